@@ -1,0 +1,110 @@
+"""`nox -s bench`: the speed and size budgets, measured side by side in one run.
+
+Budgets (issue 2): the engine trains the whole default matrix in under 2 minutes
+and at least 300x the tutorial's way, in epochs of a depth-4 model per second
+(depth d counts (d+1)/5), counting the engine's whole process (imports and
+compilation included). The tutorial's way is credited with its training loop
+alone (its imports not counted), which only makes the ratio harder to meet.
+Runs alternate (tutorial, engine, tutorial, engine, ...) so that a noisy
+neighbour hurts both alike; medians are reported.
+
+Exit status 1 when a budget is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_tutorial(cells: int, epochs: int) -> dict[str, float]:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, str(HERE / "tutorial_way.py"), str(cells), str(epochs)],
+                         check=True, capture_output=True, text=True, env=ENV).stdout
+    process = time.perf_counter() - start
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"rate_loop": result["model_epochs"] / result["loop_seconds"],
+            "rate_process": result["model_epochs"] / process}
+
+
+def run_engine(results_dir: Path, preset: str, jobs: int) -> float:
+    """Whole-process seconds of `vanishing train --force` on a preset."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vanishing.cli", "train", "--preset", preset,
+                    "--results", str(results_dir), "--force", "--jobs", str(jobs)],
+                   check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3, help="runs of each side (default 3)")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--tutorial-cells", type=int, default=3)
+    p.add_argument("--tutorial-epochs", type=int, default=3)
+    args = p.parse_args()
+
+    from vanishing import config, runner
+
+    experiment = config.load(args.preset)
+    model_epochs = runner.plan(experiment, Path(tempfile.mkdtemp()), force=True).model_epochs
+    tutorial, engine = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        results_dir = Path(tmp) / "results"
+        for i in range(args.repeat):
+            tutorial.append(run_tutorial(args.tutorial_cells, args.tutorial_epochs))
+            engine.append(run_engine(results_dir, args.preset, args.jobs))
+            print(f"run {i + 1}/{args.repeat}: tutorial {tutorial[-1]['rate_loop']:.2f} model-epochs/s "
+                  f"(loop), engine {engine[-1]:.1f} s = {model_epochs / engine[-1]:,.0f} model-epochs/s",
+                  flush=True)
+        report = measure_report(results_dir)
+
+    t_loop = statistics.median(r["rate_loop"] for r in tutorial)
+    t_proc = statistics.median(r["rate_process"] for r in tutorial)
+    seconds = statistics.median(engine)
+    rate = model_epochs / seconds
+    ratio = rate / t_loop
+    print()
+    print(f"preset {args.preset!r}: {len(experiment.cells())} cells, {model_epochs:,.0f} model-epochs "
+          f"(depth-4 equivalents), jobs={args.jobs}, cpus={os.cpu_count()}, median of {args.repeat}")
+    print(f"  tutorial's way  {t_loop:8.2f} model-epochs/s (training loop only; "
+          f"{t_proc:.2f}/s counting its process)")
+    print(f"  engine          {rate:8,.0f} model-epochs/s (whole process: {seconds:.1f} s)")
+    print(f"  ratio           {ratio:8,.0f}x")
+    budgets = [("engine >= 300x the tutorial's way", ratio >= 300, f"{ratio:,.0f}x")]
+    if args.preset == "default":
+        budgets.append(("default matrix trains in < 120 s", seconds < 120, f"{seconds:.1f} s"))
+    budgets += report
+    print()
+    for name, ok, value in budgets:
+        print(f"  [{'ok' if ok else 'MISSED'}] {name}: {value}")
+    return 0 if all(ok for _, ok, _ in budgets) else 1
+
+
+def measure_report(results_dir: Path) -> list[tuple[str, bool, str]]:
+    """The report's budgets (issue 3), when the renderer is there."""
+    try:
+        from bench_report import measure  # benchmarks/bench_report.py
+    except ImportError:
+        return []
+    m = measure(results_dir)
+    return [
+        ("page <= 8 MB", m["page_bytes"] <= 8e6, f"{m['page_bytes'] / 1e6:.2f} MB"),
+        ("render < 30 s", m["render_seconds"] < 30, f"{m['render_seconds']:.1f} s"),
+        ("opens in Chromium < 2 s", m["open_seconds"] < 2, f"{m['open_seconds']:.2f} s"),
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

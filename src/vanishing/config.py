@@ -1,0 +1,385 @@
+"""TOML -> frozen dataclasses: validation, ``--set`` overrides, matrix expansion into cells.
+
+A config is plain data::
+
+    title = "..."                 # shown on the report
+    description = "..."           # one line, for `vanishing presets`
+    [data]  name = "circles" | "moons", n_samples, noise, factor (circles), seed
+    [model] width
+    [train] epochs, batch_size, optimizer (name or { name = ..., args }), learning_rate
+    [matrix.<name>] activations, initializers (name or { name = ..., args }), depths, seeds
+
+Missing keys take the tutorial's values (``DEFAULTS``). A config may hold several
+matrices; its cells are their union. Nothing here imports TensorFlow, so a bad
+config is refused in a fraction of a second, before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vanishing import zoo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Part of every cell's identity: bump when the engine's numbers for the same
+# settings change, so stale results on disk are retrained rather than reused.
+ENGINE_VERSION = 1
+
+DEFAULTS: dict[str, Any] = {
+    "title": "The vanishing-gradient matrix",
+    "description": "",
+    "data": {"name": "circles", "n_samples": 1000, "seed": 0},
+    "model": {"width": 5},
+    "train": {"epochs": 100, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001},
+}
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "circles": {"noise": 0.1, "factor": 0.5},
+    "moons": {"noise": 0.1},
+}
+MATRIX_DEFAULTS: dict[str, Any] = {"depths": [4], "seeds": [0]}
+TOP_KEYS = ("title", "description", "data", "model", "train", "matrix")
+
+
+class ConfigError(Exception):
+    """A config a user wrote wrong: the message names the source, key, value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A named Keras object with arguments: an initializer or an optimizer."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.args)
+
+    @property
+    def label(self) -> str:
+        """``random_normal(stddev=1.0)``; the bare name when no arguments were given."""
+        if not self.args:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.args)})"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str
+    n_samples: int
+    seed: int
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def dataset_id(self) -> str:
+        parts = [self.name, f"n{self.n_samples}", *(f"{k}{v}" for k, v in self.args), f"seed{self.seed}"]
+        return "-".join(parts)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    batch_size: int
+    optimizer: Spec
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str
+    activations: tuple[str, ...]
+    initializers: tuple[Spec, ...]
+    depths: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One network of the matrix: everything that determines its numbers."""
+
+    activation: str
+    initializer: Spec
+    depth: int
+    width: int
+    seed: int
+    data: DataSpec
+    train: TrainSpec
+    matrices: tuple[str, ...] = field(default=(), compare=False)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "activation": self.activation,
+            "initializer": self.initializer.label,
+            "initializer_name": self.initializer.name,
+            "initializer_args": self.initializer.kwargs,
+            "depth": self.depth, "width": self.width, "seed": self.seed,
+            "dataset_id": self.data.dataset_id,
+            "optimizer": self.train.optimizer.label,
+            "optimizer_name": self.train.optimizer.name,
+            "optimizer_args": self.train.optimizer.kwargs,
+            "learning_rate": self.train.learning_rate,
+            "batch_size": self.train.batch_size,
+            "epochs": self.train.epochs,
+        }
+
+    @property
+    def cell_id(self) -> str:
+        """Readable, and unique per settings: a hash covers what the prefix leaves out."""
+        digest = hashlib.sha1(
+            json.dumps([ENGINE_VERSION, self.settings()], sort_keys=True).encode()
+        ).hexdigest()[:8]
+        init = re.sub(r"[^a-z0-9.]+", "_", self.initializer.label.lower()).strip("_")
+        return f"{self.activation}-{init}-d{self.depth}-w{self.width}-s{self.seed}-{digest}"
+
+    @property
+    def group_key(self) -> tuple:
+        """Cells with equal keys train as one stacked model (DESIGN.md section 4)."""
+        return (self.activation, self.depth, self.width, self.data, self.train)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    title: str
+    description: str
+    data: DataSpec
+    width: int
+    train: TrainSpec
+    matrices: tuple[Matrix, ...]
+    source: str
+    raw: dict[str, Any] = field(compare=False, hash=False)
+
+    def cells(self) -> list[Cell]:
+        """The union of the matrices' cells, in a stable order; a cell lists every matrix it is in."""
+        found: dict[Cell, list[str]] = {}
+        for m in self.matrices:
+            for activation in m.activations:
+                for init in m.initializers:
+                    for depth in m.depths:
+                        for seed in m.seeds:
+                            cell = Cell(activation, init, depth, self.width, seed, self.data, self.train)
+                            found.setdefault(cell, []).append(m.name)
+        return [Cell(c.activation, c.initializer, c.depth, c.width, c.seed, c.data, c.train,
+                     tuple(names)) for c, names in found.items()]
+
+
+# --- loading -----------------------------------------------------------------
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("vanishing.presets").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def preset_text(name: str) -> str:
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"--preset: unknown preset {name!r}; allowed: {', '.join(names)}")
+    return resources.files("vanishing.presets").joinpath(f"{name}.toml").read_text("utf-8")
+
+
+def read_source(preset: str | None, config: Path | None) -> tuple[str, str]:
+    """(source name for messages, TOML text) of a preset or a config file."""
+    if config is not None:
+        try:
+            return str(config), Path(config).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{config}: cannot read the config file ({e.__class__.__name__}: "
+                              f"{getattr(e, 'strerror', None) or e})") from None
+    name = preset or "default"
+    return f"preset {name!r}", preset_text(name)
+
+
+def parse_toml(source: str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML ({e})") from None
+
+
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """``train.epochs=5`` -> (["train", "epochs"], 5). Values are TOML; a bare word is a string."""
+    key, sep, value = item.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(re.fullmatch(r"[A-Za-z0-9_\-]+", p) for p in path):
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, "
+                          "e.g. train.epochs=5 or matrix.main.seeds=[0,1]")
+    try:
+        return path, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        if _BARE.match(value.strip()):
+            return path, value.strip()
+        raise ConfigError(f"--set {item!r}: value {value.strip()!r} is not a TOML value "
+                          '(e.g. 5, 0.1, relu, "relu", [0, 1], { name = "sgd" })') from None
+
+
+def apply_sets(raw: dict[str, Any], sets: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """raw with the overrides applied, and which dotted keys came from which --set."""
+    raw = copy.deepcopy(raw)
+    origin: dict[str, str] = {}
+    for item in sets:
+        path, value = parse_set(item)
+        table = raw
+        for i, part in enumerate(path[:-1]):
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"--set {item!r}: key {'.'.join(path[:i + 1])!r} is not a table")
+        table[path[-1]] = value
+        origin[".".join(path)] = f"--set {item}"
+    return raw, origin
+
+
+def load(preset: str | None = None, config: Path | None = None, sets: list[str] | None = None) -> Experiment:
+    source, text = read_source(preset, config)
+    raw, origin = apply_sets(parse_toml(source, text), sets or [])
+    return Validator(source, origin).experiment(raw)
+
+
+# --- validation --------------------------------------------------------------
+
+class Validator:
+    """Turns a raw dict into an Experiment, or raises ConfigError naming source, key, value."""
+
+    def __init__(self, source: str, origin: dict[str, str] | None = None) -> None:
+        self.source = source
+        self.origin = origin or {}
+
+    def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
+        where = self.source
+        for k, item in self.origin.items():
+            if key == k or key.startswith(k + "."):
+                where = f"{self.source}, overridden by {item}"
+        return ConfigError(f"{where}: key {key!r} has value {value!r}; {allowed}")
+
+    def table(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, value, "expected a table")
+        for k in value:
+            if k not in allowed:
+                raise self.fail(f"{key}.{k}" if key else k, value[k],
+                                f"unknown key; allowed keys here: {', '.join(allowed)}")
+        return value
+
+    def positive_int(self, value: Any, key: str, minimum: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, value, f"expected an integer >= {minimum}")
+        return value
+
+    def number(self, value: Any, key: str, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise self.fail(key, value, "expected a number")
+        if positive and not value > 0:
+            raise self.fail(key, value, "expected a number > 0")
+        if not positive and value < 0:
+            raise self.fail(key, value, "expected a number >= 0")
+        return float(value)
+
+    def text(self, value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, value, "expected a string")
+        return value
+
+    def nonempty_list(self, value: Any, key: str) -> list[Any]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, value, "expected a non-empty list")
+        return value
+
+    def spec(self, value: Any, key: str, names: dict[str, tuple[str, ...]], what: str) -> Spec:
+        """A name, or a table { name = ..., arg = value, ... } of one of ``names``."""
+        if isinstance(value, str):
+            name, args = value, {}
+        elif isinstance(value, dict):
+            args = dict(value)
+            name = args.pop("name", None)
+            if not isinstance(name, str):
+                raise self.fail(key, value, f"a {what} table needs a string 'name' key")
+        else:
+            raise self.fail(key, value, f"expected a {what} name or a table {{ name = ..., ... }}")
+        if name not in names:
+            raise self.fail(key, name, f"unknown {what}; allowed: {', '.join(names)}")
+        clean: list[tuple[str, Any]] = []
+        for arg, v in args.items():
+            if arg not in names[name]:
+                allowed = ", ".join(names[name]) or "none"
+                raise self.fail(f"{key}.{arg}", v, f"{name} takes no argument {arg!r}; "
+                                f"its arguments: {allowed}")
+            if isinstance(v, (bool, str)):
+                clean.append((arg, v))
+            elif isinstance(v, (int, float)):
+                clean.append((arg, float(v)))  # stddev=1 and stddev=1.0 are one cell
+            else:
+                raise self.fail(f"{key}.{arg}", v, "expected a number, string or boolean")
+        return Spec(name, tuple(sorted(clean)))
+
+    def experiment(self, raw: dict[str, Any]) -> Experiment:
+        self.table(raw, "", TOP_KEYS)
+        for k in ("data", "model", "train"):
+            if k in raw and not isinstance(raw[k], dict):
+                raise self.fail(k, raw[k], "expected a table")
+        merged = {k: ({**v, **raw.get(k, {})} if isinstance(v, dict) else raw.get(k, v))
+                  for k, v in DEFAULTS.items()}
+        title = self.text(merged["title"], "title")
+        description = self.text(merged["description"], "description")
+
+        d = merged["data"]
+        name = self.text(d["name"], "data.name")
+        if name not in zoo.DATASETS:
+            raise self.fail("data.name", name, f"unknown dataset; allowed: {', '.join(zoo.DATASETS)}")
+        d = {**DATA_DEFAULTS[name], **d}
+        self.table(d, "data", ("name", "n_samples", "seed", *zoo.DATASETS[name]))
+        data = DataSpec(
+            name=name,
+            n_samples=self.positive_int(d["n_samples"], "data.n_samples", minimum=2),
+            seed=self.positive_int(d["seed"], "data.seed", minimum=0),
+            args=tuple((k, self.number(d[k], f"data.{k}")) for k in zoo.DATASETS[name]),
+        )
+        model = self.table(merged["model"], "model", ("width",))
+        width = self.positive_int(model["width"], "model.width")
+
+        t = self.table(merged["train"], "train", ("epochs", "batch_size", "optimizer", "learning_rate"))
+        train = TrainSpec(
+            epochs=self.positive_int(t["epochs"], "train.epochs"),
+            batch_size=self.positive_int(t["batch_size"], "train.batch_size"),
+            optimizer=self.spec(t["optimizer"], "train.optimizer", zoo.OPTIMIZERS, "optimizer"),
+            learning_rate=self.number(t["learning_rate"], "train.learning_rate", positive=True),
+        )
+
+        tables = raw.get("matrix")
+        if not isinstance(tables, dict) or not tables:
+            raise self.fail("matrix", tables, "expected at least one table [matrix.NAME] with "
+                            "activations and initializers")
+        matrices = tuple(self.matrix(n, m) for n, m in tables.items())
+        return Experiment(title, description, data, width, train, matrices, self.source, raw)
+
+    def matrix(self, name: str, m: Any) -> Matrix:
+        key = f"matrix.{name}"
+        m = {**MATRIX_DEFAULTS, **self.table(m, key, ("activations", "initializers", "depths", "seeds"))}
+        for k in ("activations", "initializers"):
+            if k not in m:
+                raise self.fail(f"{key}.{k}", None, "required: a non-empty list")
+        activations = []
+        for i, a in enumerate(self.nonempty_list(m["activations"], f"{key}.activations")):
+            if not isinstance(a, str) or a not in zoo.ACTIVATIONS:
+                raise self.fail(f"{key}.activations[{i}]", a,
+                                f"unknown activation; allowed (Keras names): {', '.join(zoo.ACTIVATIONS)}")
+            activations.append(a)
+        initializers = [self.spec(v, f"{key}.initializers[{i}]", zoo.INITIALIZERS, "initializer")
+                        for i, v in enumerate(self.nonempty_list(m["initializers"], f"{key}.initializers"))]
+        depths = [self.positive_int(v, f"{key}.depths[{i}]")
+                  for i, v in enumerate(self.nonempty_list(m["depths"], f"{key}.depths"))]
+        seeds = [self.positive_int(v, f"{key}.seeds[{i}]", minimum=0)
+                 for i, v in enumerate(self.nonempty_list(m["seeds"], f"{key}.seeds"))]
+        return Matrix(name, *(tuple(dict.fromkeys(x)) for x in (activations, initializers, depths, seeds)))

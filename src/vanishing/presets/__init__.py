@@ -1,0 +1,1 @@
+"""The shipped experiments, one TOML file each (`vanishing presets` lists them)."""

@@ -1,0 +1,244 @@
+"""The results directory (DESIGN.md section 3): write it, read it, know what is done.
+
+Layout::
+
+    DIR/manifest.json          config as run, versions, platform, one entry per cell
+    DIR/metrics.csv            tidy table, one row per (cell, epoch, layer)
+    DIR/cells/<cell_id>.npz    the raw arrays of one cell
+    DIR/data/<dataset_id>.npz  X and y as trained on
+
+Each cell's npz is the unit of work: it is written atomically as soon as its
+group has trained, and carries its own settings (``cell_json``), so an
+interrupted run loses only the group in flight and the next run resumes.
+``manifest.json`` and ``metrics.csv`` are derived from the cells at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "vanishing-results"
+# Bump only when a reader of version N could misread version N+1; adding keys,
+# columns or npz arrays is not such a change (the contract only grows).
+FORMAT_VERSION = 1
+
+METRICS_COLUMNS: tuple[str, ...] = (
+    "cell_id", "activation", "initializer", "depth", "width", "seed", "epoch", "layer",
+    "loss", "accuracy",
+    "weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm",
+    "step_grad_abs_mean",
+)
+
+
+class ResultsError(Exception):
+    """A results directory that cannot be read: the message names the file."""
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it over ``path`` only on success.
+
+    A reader (or a crash) never sees a half-written file: either the old file
+    or the complete new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    # mkstemp makes the file private (0600); give it the mode a plain open() would,
+    # so a published page or shared results directory stays readable.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+# --- cells -------------------------------------------------------------------
+
+def cell_path(results_dir: Path, cell_id: str) -> Path:
+    return Path(results_dir) / "cells" / f"{cell_id}.npz"
+
+
+def write_cell(results_dir: Path, cell_info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write one cell's arrays with its settings and status embedded as JSON."""
+    payload = dict(arrays)
+    payload["cell_json"] = np.array(json.dumps(cell_info, sort_keys=True))
+    write_npz(cell_path(results_dir, cell_info["cell_id"]), payload)
+
+
+def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
+    """All arrays of one cell (``cell_json`` decoded into ``cell_info``)."""
+    path = cell_path(results_dir, cell_id)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing (the manifest lists cell {cell_id!r})") from None
+    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, ...
+        raise ResultsError(f"{path}: not a readable cell file ({e})") from None
+    if "cell_json" not in arrays:
+        raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
+    arrays["cell_info"] = json.loads(str(arrays.pop("cell_json")))
+    return arrays
+
+
+def read_cell_info(results_dir: Path, cell_id: str) -> dict[str, Any] | None:
+    """The settings a stored cell was trained with, or None when absent or unreadable."""
+    try:
+        with np.load(cell_path(results_dir, cell_id), allow_pickle=False) as z:
+            return json.loads(str(z["cell_json"]))
+    except Exception:
+        return None
+
+
+# --- datasets ----------------------------------------------------------------
+
+def dataset_path(results_dir: Path, dataset_id: str) -> Path:
+    return Path(results_dir) / "data" / f"{dataset_id}.npz"
+
+
+def write_dataset(results_dir: Path, dataset_id: str, X: np.ndarray, y: np.ndarray) -> None:
+    write_npz(dataset_path(results_dir, dataset_id),
+              {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)})
+
+
+def read_dataset(results_dir: Path, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
+    path = dataset_path(results_dir, dataset_id)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["X"], z["y"]
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing (the manifest lists dataset {dataset_id!r})") from None
+    except Exception as e:
+        raise ResultsError(f"{path}: not a readable dataset file ({e})") from None
+
+
+# --- manifest ----------------------------------------------------------------
+
+def write_manifest(results_dir: Path, manifest: dict[str, Any]) -> None:
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
+    write_text(Path(results_dir) / "manifest.json", json.dumps(body, indent=1) + "\n")
+
+
+def read_manifest(results_dir: Path) -> dict[str, Any]:
+    """The manifest, checked for format and version; ResultsError names the file otherwise."""
+    path = Path(results_dir) / "manifest.json"
+    if not Path(results_dir).is_dir():
+        raise ResultsError(f"{results_dir}: no such results directory "
+                           "(run `vanishing train` first, or pass --results DIR)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing; is {results_dir} a results directory? "
+                           "(run `vanishing train` to make one)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{path}: not valid JSON ({e})") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found != FORMAT:
+        raise ResultsError(f"{path}: key 'format' is {found!r}, expected {FORMAT!r}")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ResultsError(f"{path}: key 'format_version' is {version!r}; this vanishing reads "
+                           f"versions 1..{FORMAT_VERSION} (a newer vanishing wrote it?)")
+    if not isinstance(manifest.get("cells"), list):
+        raise ResultsError(f"{path}: key 'cells' is missing or not a list")
+    return manifest
+
+
+# --- metrics.csv -------------------------------------------------------------
+
+def cell_metric_lines(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
+    """The metrics.csv lines of one cell, computed from its stored arrays.
+
+    Vectorised over epochs and formatted a row at a time with one ``%``: the
+    default preset has ~300k rows, and per-value formatting took seconds.
+    """
+    depth = int(info["depth"])
+    loss, accuracy = arrays["loss"], arrays["accuracy"]
+    epochs, layers = loss.shape[0], depth + 1
+    stats = np.empty((epochs, layers, 9), np.float64)
+    stats[:, :, 0] = loss[:, None]
+    stats[:, :, 1] = accuracy[:, None]
+    for layer in range(1, layers + 1):
+        k = arrays[f"kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
+        g = arrays[f"grad_kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            stats[:, layer - 1, 2:8] = np.stack([
+                k.mean(1), k.std(1), g.mean(1), g.std(1), np.abs(g).mean(1), np.sqrt((g * g).sum(1)),
+            ], axis=1)
+    stats[:, :, 8] = arrays["step_grad_abs_mean"]
+    head = ",".join(_csv_field(str(info[k])) for k in
+                    ("cell_id", "activation", "initializer", "depth", "width", "seed"))
+    # %.9g round-trips float32; NaN and inf are written as nan and inf.
+    row = head + ",%d,%d" + ",%.9g" * 9
+    lines = [row % (e, layer + 1, *stats[e, layer]) for e in range(epochs) for layer in range(layers)]
+    # step_grad_abs_mean is empty at epoch 0: no step has been taken.
+    for i in range(layers):
+        lines[i] = lines[i][: lines[i].rindex(",") + 1]
+    return lines
+
+
+def _csv_field(text: str) -> str:
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def write_metrics(results_dir: Path, cell_ids: Iterable[str]) -> None:
+    """metrics.csv for the given cells, in that order, derived from their npz files."""
+    parts = [",".join(METRICS_COLUMNS)]
+    for cell_id in cell_ids:
+        arrays = read_cell(results_dir, cell_id)
+        parts.extend(cell_metric_lines(arrays["cell_info"], arrays))
+    write_text(Path(results_dir) / "metrics.csv", "\n".join(parts) + "\n")
+
+
+def read_metrics(results_dir: Path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns: strings for the labels, ints and floats for the rest."""
+    path = Path(results_dir) / "metrics.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            rows = list(reader)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as e:
+        raise ResultsError(f"{path}: not a readable CSV ({e!r})") from None
+    missing = [c for c in METRICS_COLUMNS if c not in header]
+    if missing:
+        raise ResultsError(f"{path}: missing columns {missing}")
+    cols = list(zip(*rows)) if rows else [()] * len(header)
+    out: dict[str, np.ndarray] = {}
+    for name, values in zip(header, cols):
+        if name in ("cell_id", "activation", "initializer"):
+            out[name] = np.array(values, dtype=str)
+        elif name in ("depth", "width", "seed", "epoch", "layer"):
+            out[name] = np.array(values, dtype=np.int64)
+        else:
+            out[name] = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
+    return out

@@ -1,0 +1,231 @@
+"""From an Experiment to a complete results directory: plan, skip what is done, train, write.
+
+Kept apart from engine.py (which only trains one group, in memory) and
+results.py (which only reads and writes files), so each stays one job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vanishing import __version__, results, zoo
+from vanishing.config import Cell, Experiment
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells of an experiment, split into those on disk and the groups still to train."""
+
+    cells: tuple[Cell, ...]
+    done: frozenset[str]
+    groups: tuple[tuple[Cell, ...], ...]
+
+    @property
+    def model_epochs(self) -> float:
+        """Work still to do, in epochs of a depth-4 model (depth d counts (d+1)/5)."""
+        return sum(c.train.epochs * (c.depth + 1) / 5 for g in self.groups for c in g)
+
+
+def plan(experiment: Experiment, results_dir: Path, force: bool = False) -> Plan:
+    cells = experiment.cells()
+    done = set()
+    if not force:
+        for c in cells:
+            info = results.read_cell_info(results_dir, c.cell_id)
+            if info is not None and all(info.get(k) == v for k, v in c.settings().items()):
+                done.add(c.cell_id)
+    groups: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        if c.cell_id not in done:
+            groups.setdefault(c.group_key, []).append(c)
+    # Deepest first: the slowest groups start while the progress bar is still young.
+    order = sorted(groups.values(), key=lambda g: -g[0].depth)
+    return Plan(tuple(cells), frozenset(done), tuple(tuple(g) for g in order))
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "vanishing": __version__}
+    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "matplotlib", "jinja2"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def device() -> str:
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def cell_info(c: Cell, status: str = "ok", diverged_epoch: int | None = None) -> dict[str, Any]:
+    return {"cell_id": c.cell_id, **c.settings(), "matrices": list(c.matrices),
+            "status": status, "diverged_epoch": diverged_epoch}
+
+
+class Progress:
+    """Groups and epochs on stderr with model-epochs/s; silent when stderr is not a terminal."""
+
+    def __init__(self, total_groups: int, total_model_epochs: float, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.total_groups, self.total = total_groups, total_model_epochs
+        self.done, self.groups_done, self.start = 0.0, 0, time.perf_counter()
+
+    def tick(self, model_epochs: float) -> None:
+        self.done += model_epochs
+        self.show()
+
+    def group_done(self) -> None:
+        self.groups_done += 1
+        self.show()
+
+    def show(self) -> None:
+        if not self.enabled:
+            return
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        filled = int(24 * min(self.done / max(self.total, 1e-9), 1.0))
+        sys.stderr.write(f"\r[{'#' * filled}{'-' * (24 - filled)}] "
+                         f"groups {self.groups_done}/{self.total_groups}  "
+                         f"model-epochs {self.done:,.0f}/{self.total:,.0f}  {rate:,.0f}/s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def train_and_write(group: tuple[Cell, ...], X, y, results_dir: Path,
+                    tick: Callable[[float], None] | None = None) -> None:
+    """Train one group and write its cells; the unit of work, in this process or a worker."""
+    from vanishing import engine
+
+    per_epoch = sum((c.depth + 1) / 5 for c in group)
+    records = engine.train_group(group, X, y,
+                                 on_epoch=None if tick is None else (lambda _epoch: tick(per_epoch)))
+    for r in records:
+        results.write_cell(results_dir, cell_info(r.cell, r.status, r.diverged_epoch), r.arrays)
+
+
+_worker_ticks = None  # a worker process's queue back to the progress bar
+
+
+def _worker_start(ticks) -> None:
+    global _worker_ticks
+    _worker_ticks = ticks
+    _, tf = zoo.import_keras()
+    # The workers already fill the cores; threads inside each would only contend.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _worker_train(group: tuple[Cell, ...], X, y, results_dir: Path) -> None:
+    train_and_write(group, X, y, results_dir, tick=_worker_ticks.put)
+
+
+def train_groups(groups: tuple[tuple[Cell, ...], ...], X, y, results_dir: Path, jobs: int,
+                 bar: Progress, on_group: Callable[[int, int], None] | None = None) -> None:
+    """Train every group, ``jobs`` at a time in worker processes (1: in this process).
+
+    Compiling a group's loop is single-threaded and takes seconds, so on a
+    2-core machine two workers nearly halve the wall time of a whole matrix.
+    """
+    if jobs <= 1 or len(groups) <= 1:
+        for g, group in enumerate(groups, start=1):
+            train_and_write(group, X, y, results_dir, tick=bar.tick)
+            bar.group_done()
+            if on_group is not None:
+                on_group(g, len(groups))
+        return
+    ctx = multiprocessing.get_context("spawn")  # fork after TensorFlow has threads is unsafe
+    ticks = ctx.Queue()
+    with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
+                                     initializer=_worker_start, initargs=(ticks,)) as pool:
+        pending = {pool.submit(_worker_train, group, X, y, results_dir) for group in groups}
+        finished = 0
+        try:
+            while pending:
+                done, pending = futures.wait(pending, timeout=0.25, return_when=futures.FIRST_COMPLETED)
+                while not ticks.empty():
+                    bar.tick(ticks.get())
+                for f in done:
+                    f.result()  # a worker's exception surfaces here
+                    finished += 1
+                    bar.group_done()
+                    if on_group is not None:
+                        on_group(finished, len(groups))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def train(
+    experiment: Experiment,
+    results_dir: Path,
+    *,
+    force: bool = False,
+    jobs: int = 1,
+    command: str = "",
+    preset: str | None = None,
+    config_toml: str = "",
+    progress: bool | None = None,
+    on_group: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Train what is missing and write the whole results directory; returns the manifest."""
+    results_dir = Path(results_dir)
+    p = plan(experiment, results_dir, force)
+    data = experiment.data
+    X, y = zoo.make_dataset(data.name, data.n_samples, data.seed, **dict(data.args))
+    results.write_dataset(results_dir, data.dataset_id, X, y)
+
+    bar = Progress(len(p.groups), p.model_epochs, progress)
+    start = time.perf_counter()
+    try:
+        train_groups(p.groups, X, y, results_dir, jobs, bar, on_group)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+
+    infos = []
+    for c in p.cells:
+        stored = results.read_cell_info(results_dir, c.cell_id) or {}
+        # matrices come from this config: a reused cell may sit in other matrices now.
+        infos.append(cell_info(c, stored.get("status", "ok"), stored.get("diverged_epoch")))
+    manifest = {
+        "vanishing_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "command": command,
+        "preset": preset,
+        "title": experiment.title,
+        "description": experiment.description,
+        "source": experiment.source,
+        "config": experiment.raw,
+        "config_toml": config_toml,
+        "versions": versions(),
+        "platform": {"system": platform.system(), "release": platform.release(),
+                     "machine": platform.machine(), "python": sys.version.split()[0],
+                     "cpu_count": os.cpu_count(), "device": device()},
+        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, "n_samples": int(X.shape[0]),
+                      "n_features": int(X.shape[1]), "seed": data.seed, **dict(data.args)}],
+        "matrices": [{"name": m.name, "activations": list(m.activations),
+                      "initializers": [i.label for i in m.initializers],
+                      "depths": list(m.depths), "seeds": list(m.seeds)} for m in experiment.matrices],
+        "train_seconds": round(seconds, 3),
+        "cells_trained": sum(len(g) for g in p.groups),
+        "cells_reused": len(p.done),
+        "cells": infos,
+    }
+    results.write_metrics(results_dir, [c.cell_id for c in p.cells])
+    results.write_manifest(results_dir, manifest)
+    return manifest

@@ -1,0 +1,127 @@
+"""Config loading, --set, matrix expansion, and every bad input -> one message, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vanishing import cli, config
+
+GOOD = """
+title = "t"
+[train]
+epochs = 2
+[matrix.a]
+activations = ["relu", "tanh"]
+initializers = [{ name = "random_normal", stddev = 1 }, "glorot_uniform"]
+depths = [2, 4]
+seeds = [0, 1]
+[matrix.b]
+activations = ["relu"]
+initializers = ["glorot_uniform"]
+depths = [4, 8]
+seeds = [1]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    return path
+
+
+def test_presets_load_and_expand():
+    default = config.load("default")
+    assert len(default.cells()) == 300 + 3 * 3 * 4 * 3  # depth 4 of the sweep is in the main matrix
+    labels = {c.initializer.label for c in default.cells()}
+    assert "random_normal(stddev=1.0)" in labels and "random_normal" in labels
+    assert len(config.load("tutorial").cells()) == 6
+    assert {"default", "tutorial", "smoke"} <= set(config.preset_names())
+
+
+def test_union_of_matrices_and_labels(tmp_path):
+    exp = config.load(config=write(tmp_path, GOOD))
+    cells = exp.cells()
+    assert len(cells) == 2 * 2 * 2 * 2 + 1  # (relu, glorot, 8, 1) is new; (relu, glorot, 4, 1) is shared
+    shared = [c for c in cells if c.activation == "relu" and c.initializer.name == "glorot_uniform"
+              and c.depth == 4 and c.seed == 1]
+    assert len(shared) == 1 and shared[0].matrices == ("a", "b")
+    assert {c.initializer.label for c in cells} == {"random_normal(stddev=1.0)", "glorot_uniform"}
+    assert len({c.cell_id for c in cells}) == len(cells)
+    # defaults are the tutorial's
+    assert exp.data.dataset_id == "circles-n1000-noise0.1-factor0.5-seed0"
+    assert (exp.train.batch_size, exp.train.optimizer.name, exp.train.learning_rate) == (32, "rmsprop", 1e-3)
+
+
+def test_set_overrides(tmp_path):
+    exp = config.load(config=write(tmp_path, GOOD), sets=[
+        "train.epochs=7", "matrix.b.seeds=[3, 4]", "train.optimizer=adam", "data.name=moons"])
+    assert exp.train.epochs == 7 and exp.train.optimizer.label == "adam"
+    assert exp.matrices[1].seeds == (3, 4)
+    assert exp.data.dataset_id == "moons-n1000-noise0.1-seed0"
+
+
+def test_cell_id_changes_with_settings(tmp_path):
+    a = config.load(config=write(tmp_path, GOOD)).cells()[0]
+    b = config.load(config=write(tmp_path, GOOD), sets=["train.learning_rate=0.01"]).cells()[0]
+    assert a.cell_id != b.cell_id and a.cell_id.startswith("relu-random_normal_stddev_1.0-d2-w5-s0-")
+
+
+BAD = [
+    # (where to change GOOD, --set items, words the message must hold)
+    ('activations = ["relu", "tanh"]', 'activations = ["relu", "tanhh"]', [],
+     ["exp.toml", "matrix.a.activations[1]", "'tanhh'", "allowed", "sigmoid"]),
+    ('"glorot_uniform"]\ndepths = [2', '"glorot_unifrom"]\ndepths = [2', [],
+     ["exp.toml", "matrix.a.initializers[1]", "'glorot_unifrom'", "he_normal"]),
+    ("stddev = 1 }", "stdev = 1 }", [],
+     ["exp.toml", "matrix.a.initializers[0].stdev", "its arguments: mean, stddev"]),
+    ("epochs = 2", 'epochs = 2\noptimizer = "adamm"', [],
+     ["exp.toml", "train.optimizer", "'adamm'", "rmsprop"]),
+    ("epochs = 2", "epochs = 2\nepoch = 3", [], ["exp.toml", "train.epoch", "unknown key", "epochs"]),
+    ("depths = [2, 4]", "depths = [2, 0]", [], ["exp.toml", "matrix.a.depths[1]", "0", ">= 1"]),
+    ("epochs = 2", "epochs = -1", [], ["exp.toml", "train.epochs", "-1", ">= 1"]),
+    ("epochs = 2", "epochs = 2\nbatch_size = 0", [], ["exp.toml", "train.batch_size", ">= 1"]),
+    ("title", "title", ["model.width=0"], ["--set model.width=0", "model.width", ">= 1"]),
+    ("title", "title", ["train.epochs"], ["--set 'train.epochs'", "KEY=VALUE"]),
+    ("title", "title", ["train.epochs=[1,"], ["--set 'train.epochs=[1,'", "not a TOML value"]),
+    ("title", "title", ["train.epochs=five"], ["--set train.epochs=five", "train.epochs", "'five'"]),
+    ('title = "t"', 'title = "t', [], ["exp.toml", "not valid TOML"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "sets", "words"), BAD)
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, old, new, sets, words):
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "keep.txt").write_text("untouched")
+    argv = ["train", "--config", str(path), "--results", str(results)]
+    for s in sets:
+        argv += ["--set", s]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one message, one line
+    for w in words:
+        assert w in err, (w, err)
+    assert sorted(p.name for p in results.iterdir()) == ["keep.txt"]
+    assert (results / "keep.txt").read_text() == "untouched"
+
+
+def test_unreadable_config_and_unknown_preset(tmp_path, capsys):
+    missing = tmp_path / "nope.toml"
+    assert cli.main(["train", "--config", str(missing), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "cannot read" in err
+    assert cli.main(["train", "--preset", "nosuch", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "'nosuch'" in err and "smoke" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_presets_command_lists_each_with_a_line(capsys):
+    assert cli.main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert {"default", "tutorial", "smoke"} <= set(names)
+    assert all(len(line.split()) > 3 for line in lines)

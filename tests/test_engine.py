@@ -1,0 +1,168 @@
+"""The stacked engine against independent computations: plain Keras models, one cell at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vanishing import config, engine, results, zoo
+
+SMALL = """
+[data]
+n_samples = 100
+[train]
+epochs = 3
+[matrix.m]
+activations = ["tanh"]
+initializers = [{ name = "random_normal", stddev = 1.0 }, "glorot_uniform", "he_normal"]
+depths = [3]
+seeds = [0, 1]
+"""
+
+
+def load(tmp_path, text, sets=()):
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    return config.load(config=path, sets=list(sets))
+
+
+def dataset(exp):
+    d = exp.data
+    return zoo.make_dataset(d.name, d.n_samples, d.seed, **dict(d.args))
+
+
+def keras_model(cell, arrays, epoch):
+    """A plain keras.Sequential with the cell's stored weights at `epoch`."""
+    keras, _ = zoo.import_keras()
+    model = keras.Sequential(
+        [keras.Input((2,))]
+        + [keras.layers.Dense(cell.width, activation=cell.activation) for _ in range(cell.depth)]
+        + [keras.layers.Dense(1)])
+    weights = []
+    for layer in range(1, cell.depth + 2):
+        weights += [arrays[f"kernel_{layer}"][epoch], arrays[f"bias_{layer}"][epoch]]
+    model.set_weights(weights)
+    return model
+
+
+def keras_gradients(model, X, y):
+    keras, tf = zoo.import_keras()
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y[:, None], model(X))
+    kernels = [layer.kernel for layer in model.layers]
+    return float(loss), [g.numpy() for g in tape.gradient(loss, kernels)]
+
+
+def test_stored_gradients_equal_keras_gradient_tape(smoke_results):
+    """Every stored gradient, recomputed by plain Keras from the stored weights of that epoch."""
+    manifest = results.read_manifest(smoke_results)
+    X, y = results.read_dataset(smoke_results, manifest["datasets"][0]["dataset_id"])
+    exp = config.load("smoke")
+    by_id = {c.cell_id: c for c in exp.cells()}
+    checked = 0
+    for info in manifest["cells"][::5]:  # a spread of activations, initializers and depths
+        cell, arrays = by_id[info["cell_id"]], results.read_cell(smoke_results, info["cell_id"])
+        for epoch in (0, cell.train.epochs):
+            loss, grads = keras_gradients(keras_model(cell, arrays, epoch), X, y)
+            np.testing.assert_allclose(arrays["loss"][epoch], loss, rtol=1e-5)
+            for layer, g in enumerate(grads, start=1):
+                np.testing.assert_allclose(arrays[f"grad_kernel_{layer}"][epoch], g,
+                                           rtol=1e-4, atol=1e-7, err_msg=f"{cell.cell_id} layer {layer}")
+            checked += 1
+    assert checked >= 8
+
+
+def test_stack_equals_cells_trained_one_by_one_in_keras(tmp_path):
+    """Same initial weights, same batch order, model.fit one cell at a time: same trajectory."""
+    keras, _ = zoo.import_keras()
+    exp = load(tmp_path, SMALL)
+    cells = exp.cells()
+    X, y = dataset(exp)
+    records = engine.train_group(cells, X, y)
+    for cell, rec in zip(cells, records):
+        a = rec.arrays
+        model = keras_model(cell, a, 0)
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        order = engine.batch_order(cell.seed, len(X), cell.train.epochs)
+        for epoch in range(1, cell.train.epochs + 1):
+            idx = order[epoch - 1]
+            model.fit(X[idx], y[idx], batch_size=32, epochs=1, shuffle=False, verbose=0)
+            for layer, dense in enumerate(model.layers, start=1):
+                np.testing.assert_allclose(a[f"kernel_{layer}"][epoch], dense.kernel.numpy(),
+                                           rtol=1e-4, atol=2e-6, err_msg=f"{cell.cell_id} e{epoch} l{layer}")
+                np.testing.assert_allclose(a[f"bias_{layer}"][epoch], dense.bias.numpy(),
+                                           rtol=1e-4, atol=2e-6)
+        # the recorded per-step mean |g| is bounded by what the steps could have been
+        assert np.all(np.isnan(a["step_grad_abs_mean"][0]))
+        assert np.all(a["step_grad_abs_mean"][1:] > 0)
+
+
+def test_initial_weights_follow_the_keras_initializer_for_the_2d_shape(tmp_path):
+    text = SMALL.replace('depths = [3]', 'depths = [2]').replace(
+        'initializers = [{ name = "random_normal", stddev = 1.0 }, "glorot_uniform", "he_normal"]',
+        'initializers = [{ name = "random_normal", stddev = 1.0 }, "glorot_uniform", "he_normal", '
+        '"orthogonal", "lecun_uniform"]')
+    exp = load(tmp_path, text, ["model.width=64", "train.epochs=1"])
+    cells = exp.cells()
+    X, y = dataset(exp)
+    records = engine.train_group(cells, X, y)
+    for cell, rec in zip(cells, records):
+        for layer, (fan_in, fan_out) in enumerate(engine.layer_sizes(cell, 2), start=1):
+            w = rec.arrays[f"kernel_{layer}"][0]
+            assert w.shape == (fan_in, fan_out)
+            assert np.all(rec.arrays[f"bias_{layer}"][0] == 0)
+            name = cell.initializer.name
+            if name == "glorot_uniform":
+                bound = np.sqrt(6 / (fan_in + fan_out))
+                assert np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
+            elif name == "lecun_uniform":
+                bound = np.sqrt(3 / fan_in)
+                assert np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
+            elif name == "he_normal" and w.size >= 1000:
+                assert w.std() == pytest.approx(np.sqrt(2 / fan_in), rel=0.1)
+            elif name == "random_normal" and w.size >= 1000:
+                assert w.std() == pytest.approx(1.0, rel=0.1)
+            elif name == "orthogonal" and fan_in == fan_out:
+                np.testing.assert_allclose(w.T @ w, np.eye(fan_in), atol=1e-5)
+        # the tutorial's bug: one initializer shared by layers gave them all the same weights
+        hidden = [rec.arrays[f"kernel_{layer}"][0] for layer in range(2, cell.depth + 1)]
+        assert len(hidden) < 2 or not np.array_equal(hidden[0], hidden[1])
+    # different seeds, different weights (for a square layer, glorot_uniform and
+    # lecun_uniform are the same distribution, so only seeds are compared)
+    for label in {c.initializer.label for c in cells}:
+        firsts = [r.arrays["kernel_2"][0] for r in records if r.cell.initializer.label == label]
+        assert len(firsts) == 2 and not np.array_equal(firsts[0], firsts[1])
+
+
+def test_same_settings_same_numbers_whatever_the_stack(tmp_path):
+    exp = load(tmp_path, SMALL)
+    cells = exp.cells()
+    X, y = dataset(exp)
+    first = engine.train_group(cells, X, y)
+    again = engine.train_group(cells, X, y)
+    alone = engine.train_group(cells[2:3], X, y)
+    for a, b in zip(first, again):
+        for key in a.arrays:
+            np.testing.assert_array_equal(a.arrays[key], b.arrays[key])
+    for key in alone[0].arrays:
+        np.testing.assert_allclose(alone[0].arrays[key], first[2].arrays[key], rtol=1e-5, atol=1e-7)
+
+
+def test_a_diverging_cell_is_marked_and_leaves_its_stack_mates_alone(tmp_path):
+    # stddev 1e12 overflows float32 on the way through: its loss is not finite.
+    text = SMALL.replace('"he_normal"]', '"he_normal", { name = "random_normal", stddev = 1e12 }]')
+    exp = load(tmp_path, text, ["matrix.m.activations=[\"linear\"]"])
+    cells = exp.cells()
+    X, y = dataset(exp)
+    with_bad = engine.train_group(cells, X, y)
+    bad = [r for r in with_bad if r.cell.initializer.kwargs.get("stddev") == 1e12]
+    good = [r for r in with_bad if r not in bad]
+    assert bad and all(r.status == "diverged" and r.diverged_epoch == 0 for r in bad)
+    assert all(r.status == "ok" and r.diverged_epoch is None for r in good)
+    without = engine.train_group([r.cell for r in good], X, y)
+    for a, b in zip(good, without):
+        assert np.all(np.isfinite(a.arrays["loss"]))
+        for key in a.arrays:
+            np.testing.assert_allclose(a.arrays[key], b.arrays[key], rtol=1e-5, atol=1e-7, err_msg=key)

@@ -1,0 +1,150 @@
+"""The results directory: layout and columns of DESIGN.md section 3, reuse, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from vanishing import cli, config, results, runner
+
+TINY = """
+[data]
+n_samples = 64
+[train]
+epochs = 2
+[matrix.m]
+activations = ["relu", "sigmoid"]
+initializers = ["glorot_uniform"]
+depths = [2, 3]
+seeds = [0]
+"""
+
+
+def test_layout_and_manifest(smoke_results, smoke_experiment):
+    manifest = results.read_manifest(smoke_results)
+    cells = smoke_experiment.cells()
+    assert [c["cell_id"] for c in manifest["cells"]] == [c.cell_id for c in cells]
+    for entry in manifest["cells"]:
+        for key in ("cell_id", "activation", "initializer", "depth", "width", "seed", "dataset_id",
+                    "status", "diverged_epoch"):
+            assert key in entry
+        assert entry["status"] == "ok" and entry["diverged_epoch"] is None
+        assert (smoke_results / "cells" / f"{entry['cell_id']}.npz").is_file()
+    for key in ("config", "versions", "platform", "created", "command", "matrices"):
+        assert manifest[key]
+    assert manifest["versions"]["keras"].startswith("3.")
+    X, y = results.read_dataset(smoke_results, manifest["datasets"][0]["dataset_id"])
+    assert X.dtype == np.float32 and X.shape == (200, 2) and y.dtype == np.float32
+    assert set(np.unique(y)) == {0.0, 1.0}
+
+
+def test_npz_shapes(smoke_results, smoke_experiment):
+    cell = next(c for c in smoke_experiment.cells() if c.depth == 8)
+    a = results.read_cell(smoke_results, cell.cell_id)
+    e = cell.train.epochs + 1
+    assert a["kernel_1"].shape == (e, 2, 5) and a["kernel_5"].shape == (e, 5, 5)
+    assert a["kernel_9"].shape == a["grad_kernel_9"].shape == (e, 5, 1)
+    assert a["bias_9"].shape == (e, 1) and a["loss"].shape == a["accuracy"].shape == (e,)
+    assert a["step_grad_abs_mean"].shape == (e, 9)
+    assert "kernel_10" not in a
+    assert a["boundary_logit"].shape == (len(a["boundary_y"]), len(a["boundary_x"]))
+
+
+def test_metrics_csv_matches_the_arrays(smoke_results, smoke_experiment):
+    with open(smoke_results / "metrics.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0][: len(results.METRICS_COLUMNS)]) == results.METRICS_COLUMNS
+    cells = smoke_experiment.cells()
+    assert len(rows) - 1 == sum((c.train.epochs + 1) * (c.depth + 1) for c in cells)
+    cols = {name: i for i, name in enumerate(rows[0])}
+    # an independent recomputation for a few rows, straight from the npz
+    for row in rows[1::97]:
+        a = results.read_cell(smoke_results, row[cols["cell_id"]])
+        epoch, layer = int(row[cols["epoch"]]), int(row[cols["layer"]])
+        k, g = a[f"kernel_{layer}"][epoch], a[f"grad_kernel_{layer}"][epoch]
+        expect = {
+            "loss": a["loss"][epoch], "accuracy": a["accuracy"][epoch],
+            "weight_mean": k.mean(), "weight_std": k.std(), "grad_mean": g.mean(),
+            "grad_std": g.std(), "grad_abs_mean": np.abs(g).mean(), "grad_norm": np.linalg.norm(g),
+        }
+        for name, value in expect.items():
+            assert float(row[cols[name]]) == pytest.approx(float(value), rel=1e-5, abs=1e-12), name
+        step = row[cols["step_grad_abs_mean"]]
+        if epoch == 0:
+            assert step == ""
+        else:
+            assert float(step) == pytest.approx(float(a["step_grad_abs_mean"][epoch, layer - 1]), rel=1e-6)
+    parsed = results.read_metrics(smoke_results)
+    assert parsed["epoch"].max() == 5 and np.isnan(parsed["step_grad_abs_mean"][parsed["epoch"] == 0]).all()
+
+
+def test_accuracy_is_logit_above_zero(smoke_results, smoke_experiment):
+    """Recompute final accuracy from the weights with numpy, for a relu cell."""
+    cell = next(c for c in smoke_experiment.cells() if c.activation == "relu")
+    a = results.read_cell(smoke_results, cell.cell_id)
+    X, y = results.read_dataset(smoke_results, cell.data.dataset_id)
+    h = X.astype(np.float64)
+    for layer in range(1, cell.depth + 2):
+        h = h @ a[f"kernel_{layer}"][-1] + a[f"bias_{layer}"][-1]
+        if layer <= cell.depth:
+            h = np.maximum(h, 0)
+    assert a["accuracy"][-1] == pytest.approx(np.mean((h[:, 0] > 0) == (y > 0.5)), abs=1e-6)
+
+
+def test_reuse_force_and_resume_after_interruption(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(TINY)
+    exp = config.load(config=path)
+    out = tmp_path / "results"
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first(group, total):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        runner.train(exp, out, on_group=stop_after_first, progress=False)
+    written = sorted(p.name for p in (out / "cells").iterdir())
+    assert len(written) == 1  # the first group (one cell: relu at the deepest depth) is kept
+    assert not (out / "manifest.json").exists()
+
+    m = runner.train(exp, out, progress=False)
+    assert (m["cells_trained"], m["cells_reused"]) == (3, 1)
+    first = (out / "cells" / written[0]).read_bytes()
+    m = runner.train(exp, out, progress=False)
+    assert (m["cells_trained"], m["cells_reused"]) == (0, 4)
+    assert (out / "cells" / written[0]).read_bytes() == first
+    m = runner.train(exp, out, force=True, progress=False)
+    assert (m["cells_trained"], m["cells_reused"]) == (4, 0)
+    # a changed setting is a different cell, never a stale reuse
+    m = runner.train(config.load(config=path, sets=["train.epochs=3"]), out, progress=False)
+    assert (m["cells_trained"], m["cells_reused"]) == (4, 0)
+    assert len(json.loads((out / "manifest.json").read_text())["cells"]) == 4
+
+
+def test_cli_train_end_to_end(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(TINY)
+    out = tmp_path / "r"
+    assert cli.main(["train", "--config", str(path), "--results", str(out),
+                     "--set", "matrix.m.depths=[2]"]) == 0
+    manifest = results.read_manifest(out)
+    assert len(manifest["cells"]) == 2
+    assert manifest["command"].endswith("--set 'matrix.m.depths=[2]'")  # shell-quoted, ready to paste
+    assert "2 cells (2 trained, 0 reused, 0 diverged)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json", "wrong version"])
+def test_reading_a_bad_results_directory_names_the_file(tmp_path, damage):
+    (tmp_path / "cells").mkdir()
+    manifest = tmp_path / "manifest.json"
+    if damage == "not json":
+        manifest.write_text("{oops")
+    elif damage == "wrong version":
+        manifest.write_text(json.dumps({"format": results.FORMAT, "format_version": 99, "cells": []}))
+    with pytest.raises(results.ResultsError, match=r"manifest\.json"):
+        results.read_manifest(tmp_path)
