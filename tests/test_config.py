@@ -125,3 +125,40 @@ def test_presets_command_lists_each_with_a_line(capsys):
     names = [line.split()[0] for line in lines]
     assert {"default", "tutorial", "smoke"} <= set(names)
     assert all(len(line.split()) > 3 for line in lines)
+
+
+def test_full_preset_is_the_union_of_the_studies():
+    union = set()
+    for name in ("default", "optimizers", "realdata"):
+        union |= {c.cell_id for c in config.load(name).cells()}
+    assert {c.cell_id for c in config.load("full").cells()} == union
+
+
+def test_optimizer_axis_and_per_matrix_data(tmp_path):
+    exp = config.load(config=write(tmp_path, GOOD + """
+[matrix.opt]
+activations = ["tanh"]
+initializers = ["he_normal"]
+optimizers = ["adam", { name = "sgd", learning_rate = 0.1, momentum = 0.5 }, "momentum"]
+data = { name = "breast_cancer" }
+"""))
+    opt = [c for c in exp.cells() if c.matrices == ("opt",)]
+    assert [(c.train.optimizer.label, c.train.learning_rate) for c in opt] == [
+        ("adam", 0.001), ("sgd(momentum=0.5)", 0.1), ("momentum", 0.001)]
+    assert {c.data.dataset_id for c in opt} == {"breast_cancer"}
+    assert len({c.group_key for c in opt}) == 3  # each optimizer trains as its own group
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ('optimizers = [{ name = "sgd", learning_rate = 0 }]', ["matrix.a.optimizers[0].learning_rate", "> 0"]),
+    ('optimizers = ["lion"]', ["matrix.a.optimizers[0]", "'lion'", "rmsprop"]),
+    ('data = { name = "iris" }', ["matrix.a.data.name", "'iris'", "breast_cancer"]),
+    ('data = { name = "digits", n_samples = 10 }', ["matrix.a.data.n_samples", "unknown key"]),
+])
+def test_bad_optimizer_axis_or_data(tmp_path, capsys, extra, words):
+    path = write(tmp_path, GOOD.replace("seeds = [0, 1]", "seeds = [0, 1]\n" + extra, 1))
+    assert cli.main(["train", "--config", str(path), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not (tmp_path / "r").exists()

@@ -28,14 +28,14 @@ def load(tmp_path, text, sets=()):
 
 def dataset(exp):
     d = exp.data
-    return zoo.make_dataset(d.name, d.n_samples, d.seed, **dict(d.args))
+    return zoo.make_dataset(d.name, **d.kwargs)
 
 
 def keras_model(cell, arrays, epoch):
     """A plain keras.Sequential with the cell's stored weights at `epoch`."""
     keras, _ = zoo.import_keras()
     model = keras.Sequential(
-        [keras.Input((2,))]
+        [keras.Input((arrays["kernel_1"].shape[1],))]
         + [keras.layers.Dense(cell.width, activation=cell.activation) for _ in range(cell.depth)]
         + [keras.layers.Dense(1)])
     weights = []
@@ -57,12 +57,13 @@ def keras_gradients(model, X, y):
 def test_stored_gradients_equal_keras_gradient_tape(smoke_results):
     """Every stored gradient, recomputed by plain Keras from the stored weights of that epoch."""
     manifest = results.read_manifest(smoke_results)
-    X, y = results.read_dataset(smoke_results, manifest["datasets"][0]["dataset_id"])
     exp = config.load("smoke")
     by_id = {c.cell_id: c for c in exp.cells()}
     checked = 0
-    for info in manifest["cells"][::5]:  # a spread of activations, initializers and depths
+    # a spread of activations, initializers and depths, and the last cell: real data, 30 features
+    for info in [*manifest["cells"][::5], manifest["cells"][-1]]:
         cell, arrays = by_id[info["cell_id"]], results.read_cell(smoke_results, info["cell_id"])
+        X, y = results.read_dataset(smoke_results, cell.data.dataset_id)
         for epoch in (0, cell.train.epochs):
             loss, grads = keras_gradients(keras_model(cell, arrays, epoch), X, y)
             np.testing.assert_allclose(arrays["loss"][epoch], loss, rtol=1e-5)
@@ -166,3 +167,54 @@ def test_a_diverging_cell_is_marked_and_leaves_its_stack_mates_alone(tmp_path):
         assert np.all(np.isfinite(a.arrays["loss"]))
         for key in a.arrays:
             np.testing.assert_allclose(a.arrays[key], b.arrays[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def numpy_forward(cell, arrays, epoch, X):
+    """Pre-activations and activations of the hidden layers, in float64 numpy, from stored weights."""
+    f = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+    h, layers = X.astype(np.float64), []
+    for layer in range(1, cell.depth + 1):
+        z = h @ arrays[f"kernel_{layer}"][epoch] + arrays[f"bias_{layer}"][epoch]
+        h = f[cell.activation](z)
+        layers.append((z, h))
+    return layers
+
+
+def derivative(activation, z, h):
+    # closed forms; relu'(0) = 0 as in TensorFlow
+    return {"relu": (z > 0).astype(float), "tanh": 1 - h**2, "sigmoid": h * (1 - h)}[activation]
+
+
+def test_activation_statistics_match_numpy_on_stored_weights(smoke_results, smoke_experiment):
+    max_slope = {"relu": 1.0, "tanh": 1.0, "sigmoid": 0.25}
+    checked = 0
+    for cell in smoke_experiment.cells()[::3]:
+        a = results.read_cell(smoke_results, cell.cell_id)
+        X, _ = results.read_dataset(smoke_results, cell.data.dataset_id)
+        one_unit = 1.5 / (len(X) * cell.width)  # a value within float32 rounding of the threshold may flip
+        for epoch in (0, cell.train.epochs):
+            for i, (z, h) in enumerate(numpy_forward(cell, a, epoch, X)):
+                assert a["act_mean"][epoch, i] == pytest.approx(h.mean(), rel=1e-4, abs=1e-6)
+                assert a["act_std"][epoch, i] == pytest.approx(h.std(), rel=1e-3, abs=1e-6)
+                slope = derivative(cell.activation, z, h)
+                saturated = np.mean(np.abs(slope) < 0.1 * max_slope[cell.activation])
+                assert abs(a["act_saturated_frac"][epoch, i] - saturated) <= one_unit
+                dead = np.mean(np.all(h == 0, axis=0))
+                assert a["act_dead_frac"][epoch, i] == pytest.approx(dead)
+                if epoch in a["act_snapshot_epochs"]:
+                    snap = list(a["act_snapshot_epochs"]).index(epoch)
+                    np.testing.assert_allclose(a[f"act_values_{i + 1}"][snap], h[a["act_sample_index"]],
+                                               rtol=1e-4, atol=1e-6)
+                checked += 1
+    assert checked >= 40
+    # the smoke run must exercise the counters, not only zeros
+    relu = [results.read_cell(smoke_results, c.cell_id) for c in smoke_experiment.cells()
+            if c.activation == "relu"]
+    assert max(float(np.max(r["act_saturated_frac"])) for r in relu) > 0.2
+
+
+def test_max_derivative_of_activations():
+    assert engine.max_abs_derivative("sigmoid") == pytest.approx(0.25, rel=1e-6)
+    assert engine.max_abs_derivative("tanh") == pytest.approx(1.0, rel=1e-6)
+    assert engine.max_abs_derivative("relu") == pytest.approx(1.0)
+    assert engine.max_abs_derivative("selu") == pytest.approx(1.0507 * 1.6733, rel=1e-3)

@@ -148,3 +148,21 @@ def test_reading_a_bad_results_directory_names_the_file(tmp_path, damage):
         manifest.write_text(json.dumps({"format": results.FORMAT, "format_version": 99, "cells": []}))
     with pytest.raises(results.ResultsError, match=r"manifest\.json"):
         results.read_manifest(tmp_path)
+
+
+def test_update_ratio_and_new_columns_against_the_stored_kernels(smoke_results, smoke_experiment):
+    parsed = results.read_metrics(smoke_results)
+    for cell in smoke_experiment.cells()[::4]:
+        a = results.read_cell(smoke_results, cell.cell_id)
+        rows = parsed["cell_id"] == cell.cell_id
+        for layer in range(1, cell.depth + 2):
+            at = rows & (parsed["layer"] == layer)
+            k = a[f"kernel_{layer}"].astype(np.float64)
+            expect = [np.nan] + [np.linalg.norm(k[e] - k[e - 1]) / np.linalg.norm(k[e - 1])
+                                 for e in range(1, len(k))]
+            np.testing.assert_allclose(parsed["update_ratio"][at], expect, rtol=1e-6)
+            hidden = layer <= cell.depth
+            assert np.isnan(parsed["act_mean"][at]).all() != hidden  # the output logit has none
+        assert set(parsed["optimizer"][rows]) == {"rmsprop"}
+        assert set(parsed["dataset_id"][rows]) == {cell.data.dataset_id}
+        assert np.all(parsed["learning_rate"][rows] == 0.001)

@@ -4,10 +4,12 @@ A config is plain data::
 
     title = "..."                 # shown on the report
     description = "..."           # one line, for `vanishing presets`
-    [data]  name = "circles" | "moons", n_samples, noise, factor (circles), seed
+    [data]  name = "circles" | "moons" (n_samples, noise, factor, seed) | "breast_cancer" | "digits"
     [model] width
     [train] epochs, batch_size, optimizer (name or { name = ..., args }), learning_rate
-    [matrix.<name>] activations, initializers (name or { name = ..., args }), depths, seeds
+    [matrix.<name>] activations, initializers (name or { name = ..., args }), depths, seeds,
+                    optimizers (optional axis: name or { name = ..., learning_rate = ..., args }),
+                    data (optional table: this matrix's dataset, replacing [data])
 
 Missing keys take the tutorial's values (``DEFAULTS``). A config may hold several
 matrices; its cells are their union. Nothing here imports TensorFlow, so a bad
@@ -35,18 +37,20 @@ else:  # pragma: no cover
 
 # Part of every cell's identity: bump when the engine's numbers for the same
 # settings change, so stale results on disk are retrained rather than reused.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 
 DEFAULTS: dict[str, Any] = {
     "title": "The vanishing-gradient matrix",
     "description": "",
-    "data": {"name": "circles", "n_samples": 1000, "seed": 0},
+    "data": {"name": "circles"},
     "model": {"width": 5},
     "train": {"epochs": 100, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": 0.001},
 }
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "circles": {"noise": 0.1, "factor": 0.5},
-    "moons": {"noise": 0.1},
+    "circles": {"n_samples": 1000, "noise": 0.1, "factor": 0.5, "seed": 0},
+    "moons": {"n_samples": 1000, "noise": 0.1, "seed": 0},
+    "breast_cancer": {},
+    "digits": {},
 }
 MATRIX_DEFAULTS: dict[str, Any] = {"depths": [4], "seeds": [0]}
 TOP_KEYS = ("title", "description", "data", "model", "train", "matrix")
@@ -78,14 +82,17 @@ class Spec:
 @dataclass(frozen=True)
 class DataSpec:
     name: str
-    n_samples: int
-    seed: int
-    args: tuple[tuple[str, Any], ...] = ()
+    args: tuple[tuple[str, Any], ...] = ()  # in zoo.DATASETS order
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.args)
 
     @property
     def dataset_id(self) -> str:
-        parts = [self.name, f"n{self.n_samples}", *(f"{k}{v}" for k, v in self.args), f"seed{self.seed}"]
-        return "-".join(parts)
+        """``circles-n1000-noise0.1-factor0.5-seed0``; a real dataset is its name."""
+        short = {"n_samples": "n"}
+        return "-".join([self.name, *(f"{short.get(k, k)}{v}" for k, v in self.args)])
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Matrix:
     initializers: tuple[Spec, ...]
     depths: tuple[int, ...]
     seeds: tuple[int, ...]
+    trains: tuple[TrainSpec, ...]  # the optimizer axis; one entry when the matrix has none
+    data: DataSpec
 
 
 @dataclass(frozen=True)
@@ -164,12 +173,9 @@ class Experiment:
         """The union of the matrices' cells, in a stable order; a cell lists every matrix it is in."""
         found: dict[Cell, list[str]] = {}
         for m in self.matrices:
-            for activation in m.activations:
-                for init in m.initializers:
-                    for depth in m.depths:
-                        for seed in m.seeds:
-                            cell = Cell(activation, init, depth, self.width, seed, self.data, self.train)
-                            found.setdefault(cell, []).append(m.name)
+            for cell in (Cell(a, i, d, self.width, s, m.data, t) for t in m.trains for a in m.activations
+                         for i in m.initializers for d in m.depths for s in m.seeds):
+                found.setdefault(cell, []).append(m.name)
         return [Cell(c.activation, c.initializer, c.depth, c.width, c.seed, c.data, c.train,
                      tuple(names)) for c, names in found.items()]
 
@@ -334,18 +340,7 @@ class Validator:
         title = self.text(merged["title"], "title")
         description = self.text(merged["description"], "description")
 
-        d = merged["data"]
-        name = self.text(d["name"], "data.name")
-        if name not in zoo.DATASETS:
-            raise self.fail("data.name", name, f"unknown dataset; allowed: {', '.join(zoo.DATASETS)}")
-        d = {**DATA_DEFAULTS[name], **d}
-        self.table(d, "data", ("name", "n_samples", "seed", *zoo.DATASETS[name]))
-        data = DataSpec(
-            name=name,
-            n_samples=self.positive_int(d["n_samples"], "data.n_samples", minimum=2),
-            seed=self.positive_int(d["seed"], "data.seed", minimum=0),
-            args=tuple((k, self.number(d[k], f"data.{k}")) for k in zoo.DATASETS[name]),
-        )
+        data = self.data(merged["data"], "data")
         model = self.table(merged["model"], "model", ("width",))
         width = self.positive_int(model["width"], "model.width")
 
@@ -361,12 +356,42 @@ class Validator:
         if not isinstance(tables, dict) or not tables:
             raise self.fail("matrix", tables, "expected at least one table [matrix.NAME] with "
                             "activations and initializers")
-        matrices = tuple(self.matrix(n, m) for n, m in tables.items())
+        matrices = tuple(self.matrix(n, m, data, train) for n, m in tables.items())
         return Experiment(title, description, data, width, train, matrices, self.source, raw)
 
-    def matrix(self, name: str, m: Any) -> Matrix:
+    def data(self, d: Any, key: str) -> DataSpec:
+        d = dict(self.table(d, key, ("name", *{a for args in zoo.DATASETS.values() for a in args})))
+        name = self.text(d.pop("name", "circles"), f"{key}.name")
+        if name not in zoo.DATASETS:
+            raise self.fail(f"{key}.name", name, f"unknown dataset; allowed: {', '.join(zoo.DATASETS)}")
+        d = {**DATA_DEFAULTS[name], **d}
+        self.table(d, key, zoo.DATASETS[name])
+        args = []
+        for k in zoo.DATASETS[name]:
+            if k == "n_samples":
+                args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=2)))
+            elif k == "seed":
+                args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=0)))
+            else:
+                args.append((k, self.number(d[k], f"{key}.{k}")))
+        return DataSpec(name, tuple(args))
+
+    def optimizers(self, value: Any, key: str, default: TrainSpec) -> tuple[TrainSpec, ...]:
+        trains = []
+        for i, v in enumerate(self.nonempty_list(value, key)):
+            learning_rate = default.learning_rate
+            if isinstance(v, dict) and "learning_rate" in v:
+                v = dict(v)
+                learning_rate = self.number(v.pop("learning_rate"), f"{key}[{i}].learning_rate",
+                                            positive=True)
+            spec = self.spec(v, f"{key}[{i}]", zoo.OPTIMIZERS, "optimizer")
+            trains.append(TrainSpec(default.epochs, default.batch_size, spec, learning_rate))
+        return tuple(trains)
+
+    def matrix(self, name: str, m: Any, data: DataSpec, train: TrainSpec) -> Matrix:
         key = f"matrix.{name}"
-        m = {**MATRIX_DEFAULTS, **self.table(m, key, ("activations", "initializers", "depths", "seeds"))}
+        m = {**MATRIX_DEFAULTS, **self.table(m, key, ("activations", "initializers", "depths", "seeds",
+                                                       "optimizers", "data"))}
         for k in ("activations", "initializers"):
             if k not in m:
                 raise self.fail(f"{key}.{k}", None, "required: a non-empty list")
@@ -382,4 +407,11 @@ class Validator:
                   for i, v in enumerate(self.nonempty_list(m["depths"], f"{key}.depths"))]
         seeds = [self.positive_int(v, f"{key}.seeds[{i}]", minimum=0)
                  for i, v in enumerate(self.nonempty_list(m["seeds"], f"{key}.seeds"))]
-        return Matrix(name, *(tuple(dict.fromkeys(x)) for x in (activations, initializers, depths, seeds)))
+        if "optimizers" in m:
+            trains = self.optimizers(m["optimizers"], f"{key}.optimizers", train)
+        else:
+            trains = (train,)
+        if "data" in m:
+            data = self.data(m["data"], f"{key}.data")
+        return Matrix(name, *(tuple(dict.fromkeys(x)) for x in (activations, initializers, depths, seeds)),
+                      tuple(dict.fromkeys(trains)), data)

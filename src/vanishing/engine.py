@@ -28,6 +28,7 @@ from vanishing.config import Cell
 # the same seed never drives two things, and no stream depends on the group.
 INIT_STREAM, BATCH_STREAM = 0, 1
 BOUNDARY_GRID = 81  # points per axis of the decision-region grid
+ACTIVATION_SAMPLE = 256  # samples whose activations are kept at init, mid-training and the end
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,24 @@ def batch_order(seed: int, n_samples: int, epochs: int) -> np.ndarray:
     return np.stack([rng.permutation(n_samples) for _ in range(epochs)])
 
 
+def activation_sample(n_samples: int) -> np.ndarray:
+    """The samples whose hidden activations are kept at the snapshot epochs (for histograms)."""
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n_samples, size=min(n_samples, ACTIVATION_SAMPLE), replace=False))
+
+
+def max_abs_derivative(activation: str) -> float:
+    """The largest |f'(z)| of an activation, on a dense grid over [-20, 20].
+
+    The grid is refined towards 0, where the kinks are: selu's largest slope is a
+    supremum approached from the left of 0, not attained on a coarse grid.
+    """
+    _, derivative = zoo.numpy_activation(activation)
+    near_zero = np.logspace(-9, -1, 81)
+    z = np.concatenate([np.linspace(-20.0, 20.0, 40_001), near_zero, -near_zero])
+    return float(np.max(np.abs(derivative(z))))
+
+
 def boundary_grid(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Axes of a grid covering the data with a margin, for decision regions."""
     lo, hi = X.min(0), X.max(0)
@@ -114,29 +133,58 @@ def train_group(
     optimizer.build(variables)
 
     X_t, y_t = tf.constant(X, tf.float32), tf.constant(y, tf.float32)
+    depth = len(sizes) - 1
+    # Saturated: |f'(z)| below 10 % of the activation's largest |f'| (found on a dense grid).
+    saturated_below = 0.1 * max_abs_derivative(first.activation)
+    snapshot_epochs = sorted({0, epochs // 2, epochs})
+    sample = activation_sample(n)
 
-    def logits(h):  # h: [C, batch, features] -> [C, batch]
+    def forward(h):
+        """h [C, batch, features] -> (logits [C, batch], hidden pre-activations [C, batch, width] each)."""
+        pre = []
         for i, (k, b) in enumerate(zip(kernels, biases)):
             # A broadcast multiply-and-sum, not tf.matmul: for 5x5 kernels XLA
             # fuses it into one loop, where a batched matmul costs a call per cell.
             h = tf.reduce_sum(h[..., :, None] * k[:, None, :, :], axis=-2) + b[:, None, :]
-            if i < len(kernels) - 1:
+            if i < depth:
+                pre.append(h)
                 h = activation(h)
-        return h[..., 0]
+        return h[..., 0], pre
 
     def bce(labels, z):
         return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=z)
 
     def evaluate():
-        """Whole-dataset loss, accuracy and kernel gradients, per cell."""
+        """Per cell, on the whole dataset: loss, accuracy, kernel gradients, activation statistics."""
         xs, ys = tf.broadcast_to(X_t, [C, n, n_features]), tf.broadcast_to(y_t, [C, n])
         with tf.GradientTape() as tape:
-            z = logits(xs)
+            z, pre = forward(xs)
             loss = tf.reduce_mean(bce(ys, z), axis=1)
             total = tf.reduce_sum(loss)
         grads = tape.gradient(total, kernels)
-        accuracy = tf.reduce_mean(tf.cast((z > 0) == (ys > 0.5), tf.float32), axis=1)
-        return loss, accuracy, [tf.identity(k) for k in kernels], [tf.identity(b) for b in biases], grads
+        out = {"loss": loss,
+               "accuracy": tf.reduce_mean(tf.cast((z > 0) == (ys > 0.5), tf.float32), axis=1)}
+        stats: dict[str, list] = {"act_mean": [], "act_std": [], "act_saturated_frac": [],
+                                  "act_dead_frac": []}
+        for i in range(len(sizes)):
+            out[f"kernel_{i + 1}"] = tf.identity(kernels[i])
+            out[f"bias_{i + 1}"] = tf.identity(biases[i])
+            out[f"grad_kernel_{i + 1}"] = grads[i]
+        for i, pre_activation in enumerate(pre):
+            with tf.GradientTape() as inner:
+                inner.watch(pre_activation)
+                h = activation(pre_activation)
+            slope = inner.gradient(h, pre_activation)  # f'(z), element-wise activations only
+            stats["act_mean"].append(tf.reduce_mean(h, axis=[1, 2]))
+            stats["act_std"].append(tf.math.reduce_std(h, axis=[1, 2]))
+            stats["act_saturated_frac"].append(
+                tf.reduce_mean(tf.cast(tf.abs(slope) < saturated_below, tf.float32), axis=[1, 2]))
+            # dead: a unit whose output is exactly zero on every sample
+            stats["act_dead_frac"].append(
+                tf.reduce_mean(tf.cast(tf.reduce_all(h == 0, axis=1), tf.float32), axis=1))
+            out[f"act_values_{i + 1}"] = tf.gather(h, sample, axis=1)
+        out.update({key: tf.stack(values, axis=1) for key, values in stats.items()})
+        return out
 
     @tf.function(jit_compile=True)
     def epoch_fn(index, mask):
@@ -146,57 +194,57 @@ def train_group(
         for s in tf.range(steps):
             xb, yb = tf.gather(X_t, index[s]), tf.gather(y_t, index[s])
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(bce(yb, logits(xb)) * mask[s], axis=1) / count[s]
+                loss = tf.reduce_sum(bce(yb, forward(xb)[0]) * mask[s], axis=1) / count[s]
                 total = tf.reduce_sum(loss)
             grads = tape.gradient(total, variables)
             optimizer.apply_gradients(zip(grads, variables))
             step_abs = [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
                         for a, g in zip(step_abs, grads[: len(kernels)])]
-        return (*evaluate(), [a / steps for a in step_abs])
+        return {**evaluate(), "step_grad_abs_mean": tf.stack(step_abs, axis=1) / steps}
 
+    record: dict[str, np.ndarray] = {}
+    snapshots: dict[str, np.ndarray] = {}
 
-    record = {key: np.full((epochs + 1, C, *shape), np.nan, np.float32) for key, shape in (
-        *((f"kernel_{i + 1}", s) for i, s in enumerate(sizes)),
-        *((f"bias_{i + 1}", (s[1],)) for i, s in enumerate(sizes)),
-        *((f"grad_kernel_{i + 1}", s) for i, s in enumerate(sizes)),
-        ("loss", ()), ("accuracy", ()), ("step_grad_abs_mean", (len(sizes),)),
-    )}
-
-    def store(epoch, loss, accuracy, ks, bs, gs, step_abs=None):
-        record["loss"][epoch] = loss.numpy()
-        record["accuracy"][epoch] = accuracy.numpy()
-        for i in range(len(sizes)):
-            record[f"kernel_{i + 1}"][epoch] = ks[i].numpy()
-            record[f"bias_{i + 1}"][epoch] = bs[i].numpy()
-            record[f"grad_kernel_{i + 1}"][epoch] = gs[i].numpy()
-            if step_abs is not None:
-                record["step_grad_abs_mean"][epoch, :, i] = step_abs[i].numpy()
+    def store(epoch: int, out: dict) -> None:
+        for key, value in out.items():
+            if key.startswith("act_values_"):
+                if epoch in snapshot_epochs:
+                    snap = snapshots.setdefault(key, np.full(
+                        (len(snapshot_epochs), *value.shape), np.nan, np.float32))
+                    snap[snapshot_epochs.index(epoch)] = value.numpy()
+                continue
+            if key not in record:  # step_grad_abs_mean first comes at epoch 1: NaN at 0
+                record[key] = np.full((epochs + 1, *value.shape), np.nan, np.float32)
+            record[key][epoch] = value.numpy()
 
     # Epoch 0 and the boundary grid run once: graph mode without XLA compiles faster.
-    store(0, *tf.function(evaluate)())
+    store(0, tf.function(evaluate)())
     orders = np.stack([batch_order(c.seed, n, epochs) for c in cells], axis=1)  # [epochs, C, n]
     pad = steps * batch - n
     mask = tf.constant(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(steps, batch), tf.float32)
     for epoch in range(1, epochs + 1):
         order = np.concatenate([orders[epoch - 1], np.zeros((C, pad), np.int64)], axis=1)
         index = tf.constant(order.reshape(C, steps, batch).transpose(1, 0, 2), tf.int32)
-        store(epoch, *epoch_fn(index, mask))
+        store(epoch, epoch_fn(index, mask))
         if on_epoch is not None:
             on_epoch(epoch)
+    record.update(snapshots)  # [snapshot, cell, sample, unit]: cell second, like the rest
 
-    extra: dict[str, np.ndarray] = {}
+    extra: dict[str, np.ndarray] = {"act_snapshot_epochs": np.array(snapshot_epochs),
+                                    "act_sample_index": sample}
     if n_features == 2:
         gx, gy = boundary_grid(X)
         points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
-        grid = tf.function(logits)(tf.broadcast_to(tf.constant(points), [C, *points.shape]))
-        grid = grid.numpy().reshape(C, len(gy), len(gx))
-        extra = {"boundary_x": gx, "boundary_y": gy}
+        grid = tf.function(lambda p: forward(p)[0])(tf.broadcast_to(tf.constant(points), [C, *points.shape]))
+        record["boundary_logit"] = grid.numpy().reshape(C, len(gy), len(gx))[None]  # one "epoch": the last
+        extra.update(boundary_x=gx, boundary_y=gy)
 
     records = []
     for c, cell in enumerate(cells):
         arrays = {key: value[:, c] for key, value in record.items()}
-        if extra:
-            arrays.update(extra, boundary_logit=grid[c])
+        if "boundary_logit" in arrays:
+            arrays["boundary_logit"] = arrays["boundary_logit"][0]
+        arrays.update(extra)
         bad = np.flatnonzero(~np.isfinite(arrays["loss"]))
         records.append(CellRecord(cell, arrays, int(bad[0]) if bad.size else None))
     return records

@@ -36,6 +36,9 @@ METRICS_COLUMNS: tuple[str, ...] = (
     "loss", "accuracy",
     "weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm",
     "step_grad_abs_mean",
+    # added by the saturation / learning-speed / optimizer / real-data study (issue 4)
+    "act_mean", "act_std", "act_saturated_frac", "act_dead_frac", "update_ratio",
+    "optimizer", "learning_rate", "dataset_id",
 )
 
 
@@ -171,6 +174,32 @@ def read_manifest(results_dir: Path) -> dict[str, Any]:
 
 # --- metrics.csv -------------------------------------------------------------
 
+def update_ratio(kernels: np.ndarray) -> np.ndarray:
+    """||W_e - W_(e-1)|| / ||W_(e-1)|| per epoch (NaN at epoch 0): how far a layer moved."""
+    k = kernels.reshape(kernels.shape[0], -1).astype(np.float64)
+    out = np.full(k.shape[0], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        out[1:] = np.linalg.norm(k[1:] - k[:-1], axis=1) / np.linalg.norm(k[:-1], axis=1)
+    return out
+
+
+# Per row: loss, accuracy, the kernel statistics, then the per-layer activation and update numbers.
+_FLOATS = ("loss", "accuracy", "weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean",
+           "grad_norm", "step_grad_abs_mean", "act_mean", "act_std", "act_saturated_frac",
+           "act_dead_frac", "update_ratio")
+
+
+def _row_format(head: str, output_layer: bool, epoch0: bool) -> str:
+    """A %-format for one row; %.0s prints an empty field: not applicable there."""
+    empty = set()
+    if epoch0:  # no step taken yet
+        empty |= {"step_grad_abs_mean", "update_ratio"}
+    if output_layer:  # the output logit has no activation
+        empty |= {"act_mean", "act_std", "act_saturated_frac", "act_dead_frac"}
+    # %.9g round-trips float32; NaN and inf are written as nan and inf.
+    return head + ",%d,%d" + "".join(",%.0s" if f in empty else ",%.9g" for f in _FLOATS)
+
+
 def cell_metric_lines(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
     """The metrics.csv lines of one cell, computed from its stored arrays.
 
@@ -178,28 +207,28 @@ def cell_metric_lines(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> li
     default preset has ~300k rows, and per-value formatting took seconds.
     """
     depth = int(info["depth"])
-    loss, accuracy = arrays["loss"], arrays["accuracy"]
-    epochs, layers = loss.shape[0], depth + 1
-    stats = np.empty((epochs, layers, 9), np.float64)
-    stats[:, :, 0] = loss[:, None]
-    stats[:, :, 1] = accuracy[:, None]
+    epochs, layers = arrays["loss"].shape[0], depth + 1
+    stats = np.full((epochs, layers, len(_FLOATS)), np.nan, np.float64)
+    column = {name: i for i, name in enumerate(_FLOATS)}
+    stats[:, :, column["loss"]] = arrays["loss"][:, None]
+    stats[:, :, column["accuracy"]] = arrays["accuracy"][:, None]
+    stats[:, :, column["step_grad_abs_mean"]] = arrays["step_grad_abs_mean"]
+    for name in ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac"):
+        stats[:, :depth, column[name]] = arrays[name]
     for layer in range(1, layers + 1):
         k = arrays[f"kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
         g = arrays[f"grad_kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            stats[:, layer - 1, 2:8] = np.stack([
+            stats[:, layer - 1, column["weight_mean"]:column["grad_norm"] + 1] = np.stack([
                 k.mean(1), k.std(1), g.mean(1), g.std(1), np.abs(g).mean(1), np.sqrt((g * g).sum(1)),
             ], axis=1)
-    stats[:, :, 8] = arrays["step_grad_abs_mean"]
+        stats[:, layer - 1, column["update_ratio"]] = update_ratio(arrays[f"kernel_{layer}"])
     head = ",".join(_csv_field(str(info[k])) for k in
                     ("cell_id", "activation", "initializer", "depth", "width", "seed"))
-    # %.9g round-trips float32; NaN and inf are written as nan and inf.
-    row = head + ",%d,%d" + ",%.9g" * 9
-    lines = [row % (e, layer + 1, *stats[e, layer]) for e in range(epochs) for layer in range(layers)]
-    # step_grad_abs_mean is empty at epoch 0: no step has been taken.
-    for i in range(layers):
-        lines[i] = lines[i][: lines[i].rindex(",") + 1]
-    return lines
+    tail = "," + ",".join(_csv_field(str(info[k])) for k in ("optimizer", "learning_rate", "dataset_id"))
+    formats = {(out, e0): _row_format(head, out, e0) + tail for out in (False, True) for e0 in (False, True)}
+    return [formats[(layer == depth, e == 0)] % (e, layer + 1, *stats[e, layer])
+            for e in range(epochs) for layer in range(layers)]
 
 
 def _csv_field(text: str) -> str:
@@ -235,7 +264,7 @@ def read_metrics(results_dir: Path) -> dict[str, np.ndarray]:
     cols = list(zip(*rows)) if rows else [()] * len(header)
     out: dict[str, np.ndarray] = {}
     for name, values in zip(header, cols):
-        if name in ("cell_id", "activation", "initializer"):
+        if name in ("cell_id", "activation", "initializer", "optimizer", "dataset_id"):
             out[name] = np.array(values, dtype=str)
         elif name in ("depth", "width", "seed", "epoch", "layer"):
             out[name] = np.array(values, dtype=np.int64)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vanishing import __version__, results, zoo
-from vanishing.config import Cell, Experiment
+from vanishing.config import Cell, DataSpec, Experiment
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,7 @@ def versions() -> dict[str, str]:
 
 
 def device() -> str:
-    import tensorflow as tf
-
+    _, tf = zoo.import_keras()
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
 
 
@@ -134,7 +133,8 @@ def _worker_train(group: tuple[Cell, ...], X, y, results_dir: Path) -> None:
     train_and_write(group, X, y, results_dir, tick=_worker_ticks.put)
 
 
-def train_groups(groups: tuple[tuple[Cell, ...], ...], X, y, results_dir: Path, jobs: int,
+def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, tuple], results_dir: Path,
+                 jobs: int,
                  bar: Progress, on_group: Callable[[int, int], None] | None = None) -> None:
     """Train every group, ``jobs`` at a time in worker processes (1: in this process).
 
@@ -143,7 +143,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], X, y, results_dir: Path, 
     """
     if jobs <= 1 or len(groups) <= 1:
         for g, group in enumerate(groups, start=1):
-            train_and_write(group, X, y, results_dir, tick=bar.tick)
+            train_and_write(group, *datasets[group[0].data], results_dir, tick=bar.tick)
             bar.group_done()
             if on_group is not None:
                 on_group(g, len(groups))
@@ -152,7 +152,8 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], X, y, results_dir: Path, 
     ticks = ctx.Queue()
     with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
                                      initializer=_worker_start, initargs=(ticks,)) as pool:
-        pending = {pool.submit(_worker_train, group, X, y, results_dir) for group in groups}
+        pending = {pool.submit(_worker_train, group, *datasets[group[0].data], results_dir)
+                   for group in groups}
         finished = 0
         try:
             while pending:
@@ -185,14 +186,14 @@ def train(
     """Train what is missing and write the whole results directory; returns the manifest."""
     results_dir = Path(results_dir)
     p = plan(experiment, results_dir, force)
-    data = experiment.data
-    X, y = zoo.make_dataset(data.name, data.n_samples, data.seed, **dict(data.args))
-    results.write_dataset(results_dir, data.dataset_id, X, y)
+    datasets = {c.data: zoo.make_dataset(c.data.name, **c.data.kwargs) for c in p.cells}
+    for data, (X, y) in datasets.items():
+        results.write_dataset(results_dir, data.dataset_id, X, y)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
     start = time.perf_counter()
     try:
-        train_groups(p.groups, X, y, results_dir, jobs, bar, on_group)
+        train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -216,8 +217,10 @@ def train(
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
                      "cpu_count": os.cpu_count(), "device": device()},
-        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, "n_samples": int(X.shape[0]),
-                      "n_features": int(X.shape[1]), "seed": data.seed, **dict(data.args)}],
+        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, **data.kwargs,
+                      "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+                      "positive_fraction": round(float(y.mean()), 4)}
+                     for data, (X, y) in datasets.items()],
         "matrices": [{"name": m.name, "activations": list(m.activations),
                       "initializers": [i.label for i in m.initializers],
                       "depths": list(m.depths), "seeds": list(m.seeds)} for m in experiment.matrices],

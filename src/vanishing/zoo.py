@@ -9,6 +9,7 @@ tests/test_zoo.py checks that these tables agree with the installed Keras.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from typing import Any
 
@@ -47,6 +48,7 @@ INITIALIZERS: dict[str, tuple[str, ...]] = {
 # trains exactly as that cell would alone (DESIGN.md section 4).
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "nesterov"),
+    "momentum": ("momentum", "nesterov"),  # SGD with momentum 0.9 unless given
     "rmsprop": ("rho", "momentum", "epsilon", "centered"),
     "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
     "adamw": ("weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad"),
@@ -55,10 +57,14 @@ OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "nadam": ("beta_1", "beta_2", "epsilon"),
 }
 
-# Dataset name -> the arguments it takes besides n_samples and seed.
+# Dataset name -> the arguments it takes, in the order its dataset_id spells them.
+# The real datasets ship with scikit-learn (no download) and take none: all their
+# samples are used, and the scaling is fitted on exactly the data trained on.
 DATASETS: dict[str, tuple[str, ...]] = {
-    "circles": ("noise", "factor"),
-    "moons": ("noise",),
+    "circles": ("n_samples", "noise", "factor", "seed"),
+    "moons": ("n_samples", "noise", "seed"),
+    "breast_cancer": (),  # 569 x 30, standardised; y = 1 benign (357), 0 malignant (212)
+    "digits": (),  # 1797 x 64, pixels / 16; y = 1 for digits 5-9 (896), 0 for 0-4 (901)
 }
 
 
@@ -77,6 +83,9 @@ def import_keras():
             os.dup2(devnull.fileno(), 2)
             import keras
             import tensorflow as tf
+
+            # Looking for a GPU prints CUDA errors on machines without one: look now, muted.
+            tf.config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -84,12 +93,22 @@ def import_keras():
     return keras, tf
 
 
-def make_dataset(name: str, n_samples: int, seed: int, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+def make_dataset(name: str, **args: Any) -> tuple[np.ndarray, np.ndarray]:
     """X float32 [n, features], y float32 [n] in {0, 1}."""
     from sklearn import datasets
 
-    maker = {"circles": datasets.make_circles, "moons": datasets.make_moons}[name]
-    X, y = maker(n_samples=n_samples, random_state=seed, **kwargs)
+    if name in ("circles", "moons"):
+        maker = {"circles": datasets.make_circles, "moons": datasets.make_moons}[name]
+        args = dict(args)
+        X, y = maker(n_samples=int(args.pop("n_samples")), random_state=int(args.pop("seed")), **args)
+    elif name == "breast_cancer":
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        X = (X - X.mean(0)) / X.std(0)  # standardised on exactly these samples
+    elif name == "digits":
+        X, y = datasets.load_digits(return_X_y=True)
+        X, y = X / 16.0, y >= 5
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
     return X.astype(np.float32), y.astype(np.float32)
 
 
@@ -101,15 +120,18 @@ def make_activation(name: str):
 def make_initializer(name: str, args: dict[str, Any], seed: int):
     """A fresh Keras initializer instance with its own seed (never share one)."""
     keras, _ = import_keras()
-    cls = type(keras.initializers.get(name))
-    if name in ("constant", "zeros", "ones"):  # deterministic: they take no seed
-        return cls(**args)
-    return cls(**args, seed=seed)
+    # By class, not keras.initializers.get(name): get("constant") fails without a value.
+    cls = getattr(keras.initializers, "".join(part.title() for part in name.split("_")))
+    if "seed" in inspect.signature(cls).parameters:
+        return cls(**args, seed=seed)
+    return cls(**args)  # deterministic ones (constant, zeros, ones, identity) take no seed
 
 
 def make_optimizer(name: str, args: dict[str, Any], learning_rate: float):
     """A fresh Keras optimizer for one group (an optimizer tracks its variables)."""
     keras, _ = import_keras()
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate=learning_rate, **{"momentum": 0.9, **args})
     cls = {
         "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
         "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
@@ -117,3 +139,25 @@ def make_optimizer(name: str, args: dict[str, Any], learning_rate: float):
         "nadam": keras.optimizers.Nadam,
     }[name]
     return cls(learning_rate=learning_rate, **args)
+
+
+def numpy_activation(name: str):
+    """(f, f') of a Keras activation as numpy functions, f' by TensorFlow's autodiff.
+
+    For theory.py, which evaluates them on quadrature nodes: the same function
+    the networks used, not a re-implementation that could drift from Keras.
+    """
+    _, tf = import_keras()
+    f = make_activation(name)
+
+    def value(z: np.ndarray) -> np.ndarray:
+        return np.asarray(f(tf.constant(z, tf.float64)), np.float64)
+
+    def derivative(z: np.ndarray) -> np.ndarray:
+        z = tf.constant(z, tf.float64)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            out = tf.reduce_sum(f(z))
+        return np.asarray(tape.gradient(out, z), np.float64)
+
+    return value, derivative
