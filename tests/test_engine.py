@@ -218,3 +218,20 @@ def test_max_derivative_of_activations():
     assert engine.max_abs_derivative("tanh") == pytest.approx(1.0, rel=1e-6)
     assert engine.max_abs_derivative("relu") == pytest.approx(1.0)
     assert engine.max_abs_derivative("selu") == pytest.approx(1.0507 * 1.6733, rel=1e-3)
+
+
+def test_per_example_gradient_rms_equals_keras_jacobian(smoke_results, smoke_experiment):
+    """grad_sample_rms: RMS over samples and weights of each example's own kernel gradient."""
+    keras, tf = zoo.import_keras()
+    loss_fn = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+    for cell in [c for c in smoke_experiment.cells() if c.depth == 4][:4:3]:
+        a = results.read_cell(smoke_results, cell.cell_id)
+        X, y = results.read_dataset(smoke_results, cell.data.dataset_id)
+        for epoch in (0, cell.train.epochs):
+            model = keras_model(cell, a, epoch)
+            kernels = [layer.kernel for layer in model.layers]
+            with tf.GradientTape() as tape:
+                per_example = loss_fn(y[:, None], model(X))  # [n]
+            for layer, jac in enumerate(tape.jacobian(per_example, kernels), start=1):
+                rms = np.sqrt(np.mean(np.square(jac.numpy())))
+                assert a["grad_sample_rms"][epoch, layer - 1] == pytest.approx(rms, rel=1e-4)

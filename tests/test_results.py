@@ -166,3 +166,20 @@ def test_update_ratio_and_new_columns_against_the_stored_kernels(smoke_results, 
         assert set(parsed["optimizer"][rows]) == {"rmsprop"}
         assert set(parsed["dataset_id"][rows]) == {cell.data.dataset_id}
         assert np.all(parsed["learning_rate"][rows] == 0.001)
+
+
+def test_theory_predictions_are_stored_in_the_measured_units(smoke_results, smoke_experiment):
+    from vanishing import theory, zoo
+
+    for cell in smoke_experiment.cells()[::6]:
+        a = results.read_cell(smoke_results, cell.cell_id)
+        X, _ = results.read_dataset(smoke_results, cell.data.dataset_id)
+        kernels = [a[f"kernel_{layer}"][0] for layer in range(1, cell.depth + 2)]
+        f, fprime = zoo.numpy_activation(cell.activation)
+        predicted = theory.predict_grad_rms(f, fprime, kernels, X)
+        for name in ("glorot", "meanfield"):
+            stored = a[f"theory_{name}_grad_rms"]
+            assert stored.shape == (cell.depth + 1,)
+            # scaled to the measured output layer: equal there, same ratios elsewhere
+            assert stored[-1] == pytest.approx(a["grad_sample_rms"][0, -1], rel=1e-6)
+            np.testing.assert_allclose(stored / stored[-1], predicted[name], rtol=1e-5)

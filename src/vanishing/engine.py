@@ -161,7 +161,11 @@ def train_group(
             z, pre = forward(xs)
             loss = tf.reduce_mean(bce(ys, z), axis=1)
             total = tf.reduce_sum(loss)
-        grads = tape.gradient(total, kernels)
+        grads = tape.gradient(total, [*kernels, *pre, z])
+        # d total / d z_l is each sample's error delta_l divided by n (the loss is a mean)
+        deltas = [d * n for d in grads[len(kernels):]]
+        deltas[-1] = deltas[-1][..., None]  # the logit: [C, n] -> [C, n, 1]
+        grads = grads[: len(kernels)]
         out = {"loss": loss,
                "accuracy": tf.reduce_mean(tf.cast((z > 0) == (ys > 0.5), tf.float32), axis=1)}
         stats: dict[str, list] = {"act_mean": [], "act_std": [], "act_saturated_frac": [],
@@ -170,6 +174,7 @@ def train_group(
             out[f"kernel_{i + 1}"] = tf.identity(kernels[i])
             out[f"bias_{i + 1}"] = tf.identity(biases[i])
             out[f"grad_kernel_{i + 1}"] = grads[i]
+        inputs = [xs]  # each layer's input h_(l-1)
         for i, pre_activation in enumerate(pre):
             with tf.GradientTape() as inner:
                 inner.watch(pre_activation)
@@ -183,7 +188,14 @@ def train_group(
             stats["act_dead_frac"].append(
                 tf.reduce_mean(tf.cast(tf.reduce_all(h == 0, axis=1), tf.float32), axis=1))
             out[f"act_values_{i + 1}"] = tf.gather(h, sample, axis=1)
+            inputs.append(h)
         out.update({key: tf.stack(values, axis=1) for key, values in stats.items()})
+        # RMS of the per-example kernel gradients h_(l-1)^T delta_l: what signal-propagation
+        # theory predicts, before the whole-dataset mean lets examples cancel each other.
+        out["grad_sample_rms"] = tf.stack([
+            tf.sqrt(tf.reduce_mean(tf.reduce_sum(h * h, axis=2) * tf.reduce_sum(d * d, axis=2), axis=1)
+                    / float(fan_in * fan_out))
+            for h, d, (fan_in, fan_out) in zip(inputs, deltas, sizes)], axis=1)
         return out
 
     @tf.function(jit_compile=True)

@@ -19,7 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vanishing import __version__, results, zoo
+import numpy as np
+
+from vanishing import __version__, results, theory, zoo
 from vanishing.config import Cell, DataSpec, Experiment
 
 
@@ -113,8 +115,25 @@ def train_and_write(group: tuple[Cell, ...], X, y, results_dir: Path,
     per_epoch = sum((c.depth + 1) / 5 for c in group)
     records = engine.train_group(group, X, y,
                                  on_epoch=None if tick is None else (lambda _epoch: tick(per_epoch)))
+    f, fprime = zoo.numpy_activation(group[0].activation)
     for r in records:
-        results.write_cell(results_dir, cell_info(r.cell, r.status, r.diverged_epoch), r.arrays)
+        arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, X)}
+        results.write_cell(results_dir, cell_info(r.cell, r.status, r.diverged_epoch), arrays)
+
+
+def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
+    """Each layer's per-example gradient RMS at init as theory predicts it (theory.py).
+
+    Theory predicts ratios between layers, not the error at the logit; the
+    predictions are scaled to the measured output layer, so layer by layer they
+    read in the same units as ``grad_sample_rms``.
+    """
+    layers = arrays["grad_sample_rms"].shape[1]
+    kernels = [arrays[f"kernel_{layer}"][0] for layer in range(1, layers + 1)]
+    predicted = theory.predict_grad_rms(f, fprime, kernels, X)
+    scale = arrays["grad_sample_rms"][0, -1]
+    return {f"theory_{name}_grad_rms": (values * scale).astype(np.float32)
+            for name, values in predicted.items()}
 
 
 _worker_ticks = None  # a worker process's queue back to the progress bar
