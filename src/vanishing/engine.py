@@ -175,7 +175,7 @@ def train_group(
             out[f"bias_{i + 1}"] = tf.identity(biases[i])
             out[f"grad_kernel_{i + 1}"] = grads[i]
         inputs = [xs]  # each layer's input h_(l-1)
-        for i, pre_activation in enumerate(pre):
+        for pre_activation in pre:
             with tf.GradientTape() as inner:
                 inner.watch(pre_activation)
                 h = activation(pre_activation)
@@ -187,7 +187,6 @@ def train_group(
             # dead: a unit whose output is exactly zero on every sample
             stats["act_dead_frac"].append(
                 tf.reduce_mean(tf.cast(tf.reduce_all(h == 0, axis=1), tf.float32), axis=1))
-            out[f"act_values_{i + 1}"] = tf.gather(h, sample, axis=1)
             inputs.append(h)
         out.update({key: tf.stack(values, axis=1) for key, values in stats.items()})
         # RMS of the per-example kernel gradients h_(l-1)^T delta_l: what signal-propagation
@@ -197,6 +196,17 @@ def train_group(
                     / float(fan_in * fan_out))
             for h, d, (fan_in, fan_out) in zip(inputs, deltas, sizes)], axis=1)
         return out
+
+    def packed(out: dict, layout: list) -> tf.Tensor:
+        """All outputs as ONE [C, values] tensor: one transfer per epoch instead of ~4 per layer.
+
+        ``layout`` is filled with (key, shape) while the calling function is traced.
+        """
+        layout[:] = [(key, tuple(value.shape[1:])) for key, value in out.items()]
+        return tf.concat([tf.reshape(value, [C, -1]) for value in out.values()], axis=1)
+
+    initial_layout: list[tuple[str, tuple[int, ...]]] = []
+    epoch_layout: list[tuple[str, tuple[int, ...]]] = []
 
     @tf.function(jit_compile=True)
     def epoch_fn(index, mask):
@@ -212,35 +222,41 @@ def train_group(
             optimizer.apply_gradients(zip(grads, variables))
             step_abs = [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
                         for a, g in zip(step_abs, grads[: len(kernels)])]
-        return {**evaluate(), "step_grad_abs_mean": tf.stack(step_abs, axis=1) / steps}
+        return packed({**evaluate(), "step_grad_abs_mean": tf.stack(step_abs, axis=1) / steps}, epoch_layout)
+
+    @tf.function
+    def hidden_activations():
+        """Hidden activations of the sample, at the snapshot epochs only (for histograms)."""
+        _, pre = forward(tf.broadcast_to(tf.gather(X_t, sample), [C, len(sample), n_features]))
+        return [activation(z) for z in pre]
 
     record: dict[str, np.ndarray] = {}
-    snapshots: dict[str, np.ndarray] = {}
 
-    def store(epoch: int, out: dict) -> None:
-        for key, value in out.items():
-            if key.startswith("act_values_"):
-                if epoch in snapshot_epochs:
-                    snap = snapshots.setdefault(key, np.full(
-                        (len(snapshot_epochs), *value.shape), np.nan, np.float32))
-                    snap[snapshot_epochs.index(epoch)] = value.numpy()
-                continue
+    def store(epoch: int, values: np.ndarray, layout: list) -> None:
+        at = 0
+        for key, shape in layout:
+            size = int(np.prod(shape, dtype=np.int64))
             if key not in record:  # step_grad_abs_mean first comes at epoch 1: NaN at 0
-                record[key] = np.full((epochs + 1, *value.shape), np.nan, np.float32)
-            record[key][epoch] = value.numpy()
+                record[key] = np.full((epochs + 1, C, *shape), np.nan, np.float32)
+            record[key][epoch] = values[:, at:at + size].reshape(C, *shape)
+            at += size
+        if epoch in snapshot_epochs:
+            for i, h in enumerate(hidden_activations(), start=1):
+                snap = record.setdefault(f"act_values_{i}", np.full(
+                    (len(snapshot_epochs), C, len(sample), first.width), np.nan, np.float32))
+                snap[snapshot_epochs.index(epoch)] = h.numpy()  # [snapshot, cell, ...]: cell second
 
     # Epoch 0 and the boundary grid run once: graph mode without XLA compiles faster.
-    store(0, tf.function(evaluate)())
+    store(0, tf.function(lambda: packed(evaluate(), initial_layout))().numpy(), initial_layout)
     orders = np.stack([batch_order(c.seed, n, epochs) for c in cells], axis=1)  # [epochs, C, n]
     pad = steps * batch - n
     mask = tf.constant(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(steps, batch), tf.float32)
     for epoch in range(1, epochs + 1):
         order = np.concatenate([orders[epoch - 1], np.zeros((C, pad), np.int64)], axis=1)
         index = tf.constant(order.reshape(C, steps, batch).transpose(1, 0, 2), tf.int32)
-        store(epoch, epoch_fn(index, mask))
+        store(epoch, epoch_fn(index, mask).numpy(), epoch_layout)
         if on_epoch is not None:
             on_epoch(epoch)
-    record.update(snapshots)  # [snapshot, cell, sample, unit]: cell second, like the rest
 
     extra: dict[str, np.ndarray] = {"act_snapshot_epochs": np.array(snapshot_epochs),
                                     "act_sample_index": sample}
