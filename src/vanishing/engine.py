@@ -197,23 +197,27 @@ def train_group(
             for h, d, (fan_in, fan_out) in zip(inputs, deltas, sizes)], axis=1)
         return out
 
-    def packed(out: dict, layout: list) -> tf.Tensor:
+    def packed(out: dict) -> tf.Tensor:
         """All outputs as ONE [C, values] tensor: one transfer per epoch instead of ~4 per layer.
 
-        ``layout`` is filled with (key, shape) while the calling function is traced.
+        ``layout`` is filled with (key, shape) while epoch_fn is traced.
         """
         layout[:] = [(key, tuple(value.shape[1:])) for key, value in out.items()]
         return tf.concat([tf.reshape(value, [C, -1]) for value in out.values()], axis=1)
 
-    initial_layout: list[tuple[str, tuple[int, ...]]] = []
-    epoch_layout: list[tuple[str, tuple[int, ...]]] = []
+    layout: list[tuple[str, tuple[int, ...]]] = []
 
     @tf.function(jit_compile=True)
-    def epoch_fn(index, mask):
-        """One pass: `steps` mini-batch updates (index [steps, C, batch]), then evaluate()."""
+    def epoch_fn(index, mask, n_steps):
+        """`n_steps` mini-batch updates (index [steps, C, batch]), then evaluate().
+
+        Epoch 0 is the same compiled call with n_steps = 0: no update, and the
+        per-step mean |g| comes out 0/0 = NaN, as no step was taken. One program
+        per group; tracing a second one for epoch 0 cost about a second.
+        """
         count = tf.reduce_sum(mask, axis=1)  # real samples per step; the last batch is short
         step_abs = [tf.zeros([C]) for _ in kernels]
-        for s in tf.range(steps):
+        for s in tf.range(n_steps):
             xb, yb = tf.gather(X_t, index[s]), tf.gather(y_t, index[s])
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(bce(yb, forward(xb)[0]) * mask[s], axis=1) / count[s]
@@ -222,21 +226,25 @@ def train_group(
             optimizer.apply_gradients(zip(grads, variables))
             step_abs = [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
                         for a, g in zip(step_abs, grads[: len(kernels)])]
-        return packed({**evaluate(), "step_grad_abs_mean": tf.stack(step_abs, axis=1) / steps}, epoch_layout)
+        step_abs = tf.stack(step_abs, axis=1) / tf.cast(n_steps, tf.float32)
+        return packed({**evaluate(), "step_grad_abs_mean": step_abs})
 
-    @tf.function
     def hidden_activations():
-        """Hidden activations of the sample, at the snapshot epochs only (for histograms)."""
+        """Hidden activations of the sample, at the snapshot epochs only (for histograms).
+
+        Eager: three calls do not repay tracing a function.
+        """
         _, pre = forward(tf.broadcast_to(tf.gather(X_t, sample), [C, len(sample), n_features]))
         return [activation(z) for z in pre]
 
     record: dict[str, np.ndarray] = {}
 
-    def store(epoch: int, values: np.ndarray, layout: list) -> None:
+    def store(epoch: int, values: np.ndarray) -> None:
+        """Unpack one epoch's values into the [epochs + 1, C, ...] record arrays."""
         at = 0
         for key, shape in layout:
             size = int(np.prod(shape, dtype=np.int64))
-            if key not in record:  # step_grad_abs_mean first comes at epoch 1: NaN at 0
+            if key not in record:
                 record[key] = np.full((epochs + 1, C, *shape), np.nan, np.float32)
             record[key][epoch] = values[:, at:at + size].reshape(C, *shape)
             at += size
@@ -246,32 +254,33 @@ def train_group(
                     (len(snapshot_epochs), C, len(sample), first.width), np.nan, np.float32))
                 snap[snapshot_epochs.index(epoch)] = h.numpy()  # [snapshot, cell, ...]: cell second
 
-    # Epoch 0 and the boundary grid run once: graph mode without XLA compiles faster.
-    store(0, tf.function(lambda: packed(evaluate(), initial_layout))().numpy(), initial_layout)
     orders = np.stack([batch_order(c.seed, n, epochs) for c in cells], axis=1)  # [epochs, C, n]
     pad = steps * batch - n
     mask = tf.constant(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(steps, batch), tf.float32)
+    store(0, epoch_fn(tf.zeros([steps, C, batch], tf.int32), mask, tf.constant(0)).numpy())
     for epoch in range(1, epochs + 1):
         order = np.concatenate([orders[epoch - 1], np.zeros((C, pad), np.int64)], axis=1)
         index = tf.constant(order.reshape(C, steps, batch).transpose(1, 0, 2), tf.int32)
-        store(epoch, epoch_fn(index, mask).numpy(), epoch_layout)
+        store(epoch, epoch_fn(index, mask, tf.constant(steps)).numpy())
         if on_epoch is not None:
             on_epoch(epoch)
 
     extra: dict[str, np.ndarray] = {"act_snapshot_epochs": np.array(snapshot_epochs),
                                     "act_sample_index": sample}
+    grid = None
     if n_features == 2:
         gx, gy = boundary_grid(X)
         points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
-        grid = tf.function(lambda p: forward(p)[0])(tf.broadcast_to(tf.constant(points), [C, *points.shape]))
-        record["boundary_logit"] = grid.numpy().reshape(C, len(gy), len(gx))[None]  # one "epoch": the last
+        # once, after training: eager is cheaper than tracing a function for one call
+        grid = forward(tf.broadcast_to(tf.constant(points), [C, *points.shape]))[0]
+        grid = grid.numpy().reshape(C, len(gy), len(gx))
         extra.update(boundary_x=gx, boundary_y=gy)
 
     records = []
     for c, cell in enumerate(cells):
         arrays = {key: value[:, c] for key, value in record.items()}
-        if "boundary_logit" in arrays:
-            arrays["boundary_logit"] = arrays["boundary_logit"][0]
+        if grid is not None:
+            arrays["boundary_logit"] = grid[c]
         arrays.update(extra)
         bad = np.flatnonzero(~np.isfinite(arrays["loss"]))
         records.append(CellRecord(cell, arrays, int(bad[0]) if bad.size else None))
