@@ -80,9 +80,15 @@ def test_every_section_is_present_with_its_anchor(rendered):
         assert f"#{sid}" in links
 
 
-def test_every_section_has_its_data_on_the_smoke_run(rendered):
-    # The smoke preset has the default's shape, so no section should fall back to "no data".
-    assert 'class="empty"' not in rendered[1]
+def test_every_section_has_its_data_on_the_smoke_run(rendered, smoke_results):
+    # The smoke preset has the default's shape, so no section should fall back to "no data";
+    # the theory section only when these results carry no theory predictions (they are optional).
+    text = rendered[1]
+    if _has_theory(smoke_results):
+        assert 'class="empty"' not in text
+    else:
+        outside = text[:text.index('id="theory"')] + text[text.index('id="depth"'):]
+        assert 'class="empty"' not in outside
     page = Page(rendered[1])
     assert len(page.all("img")) >= 9  # 3 heatmaps, 3 tutorial, 2 glorot, depth, boundaries
     assert len(page.all("figcaption")) == len(page.all("img"))
@@ -131,6 +137,107 @@ def test_reproduce_section_names_command_versions_and_seeds(rendered, smoke_resu
     assert 'href="metrics.csv"' in reproduce
     for line in manifest["config_toml"].splitlines()[:3]:
         assert line.replace('"', "&#34;") in reproduce
+
+
+def _has_theory(results: Path) -> bool:
+    cell_id = json.loads((results / "manifest.json").read_text())["cells"][0]["cell_id"]
+    return "theory_meanfield_grad_rms" in read_cell(results, cell_id)
+
+
+def section(text: str, sid: str) -> str:
+    """The HTML of one <section>, from its opening tag to its closing one."""
+    start = text.index(f'<section id="{sid}"')
+    return text[start:text.index("</section>", start)]
+
+
+NEW_SECTIONS = ("saturation", "learning-speed", "optimizers", "theory", "real-data")
+
+
+def test_why_sections_have_figures_on_the_smoke_run(rendered, smoke_results):
+    text = rendered[1]
+    for sid in NEW_SECTIONS:
+        part = section(text, sid)
+        page = Page(part)
+        assert page.all("h2") and 'class="lead"' in part, sid
+        if sid == "theory" and not _has_theory(smoke_results):
+            assert "not in this results directory" in part
+            continue
+        assert page.all("img"), f"section {sid} has no figure"
+        assert len(page.all("figcaption")) == len(page.all("img"))
+    assert len(Page(section(text, "saturation")).all("img")) == 4  # lines + 3 histogram grids
+    assert len(Page(section(text, "learning-speed")).all("img")) == 2  # depth + optimizers
+    speed = section(text, "learning-speed")
+    assert "sgd (lr 0.1)" in speed and "rmsprop (lr 0.001)" in speed
+    assert "breast_cancer" in section(text, "real-data")
+
+
+def test_summary_and_matrix_use_the_primary_study_only(rendered, smoke_results):
+    from vanishing import analysis
+
+    run = analysis.load_run(smoke_results)
+    manifest = run.manifest
+    primary = [e for e in manifest["cells"] if e["activation"] == "tanh"
+               and e["initializer"] == "glorot_uniform" and e["depth"] == 4
+               and e["optimizer"] == "rmsprop" and e["dataset_id"].startswith("circles")]
+    finals = [read_cell(smoke_results, e["cell_id"])["accuracy"][-1] for e in primary]
+    matrix = section(rendered[1], "matrix")
+    row = matrix[matrix.index("<th scope=\"row\">tanh</th><td class=\"init\">glorot_uniform"):]
+    row = row[:row.index("</tr>")]
+    expected = analysis.format_stat(analysis.Stat.of(finals), 3)
+    assert f"<td>{len(finals)}/{len(finals)}</td>" in row
+    assert f'<td class="num">{expected}</td>' in row
+    # No depth-3 table: the only depth-3 network is on breast_cancer.
+    assert "3 hidden layers</caption>" not in matrix
+    assert "primary study" in section(rendered[1], "summary")
+
+
+def test_reproduce_lists_every_dataset_and_optimizer(rendered, smoke_results):
+    manifest = json.loads((smoke_results / "manifest.json").read_text())
+    reproduce = section(rendered[1], "reproduce")
+    for d in manifest["datasets"]:
+        assert d["dataset_id"] in reproduce
+    for label in {f"{e['optimizer']} (lr {e['learning_rate']:g})" for e in manifest["cells"]}:
+        assert label in reproduce
+
+
+def _strip_theory(results: Path) -> None:
+    for e in json.loads((results / "manifest.json").read_text())["cells"]:
+        arrays = read_cell(results, e["cell_id"])
+        info = arrays.pop("cell_info")
+        for key in [k for k in arrays if k.startswith("theory_")]:
+            del arrays[key]
+        write_cell(results, info, arrays)
+
+
+def test_results_without_theory_still_render_and_say_so(smoke_results, tmp_path):
+    results = copy_results(smoke_results, tmp_path / "results")
+    _strip_theory(results)
+    text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    theory = section(text, "theory")
+    assert "Theory predictions are not in this results directory" in theory
+    assert not Page(theory).all("img")
+
+
+def test_results_with_theory_show_the_scatter_and_the_layers(rendered):
+    theory = section(rendered[1], "theory")
+    assert len(Page(theory).all("img")) == 2  # the scatter and the per-layer figure
+    assert "256 units wide" in theory  # where the theory holds, and why width 5 does not
+    assert "decades" in theory and "per example" in theory  # this run's numbers, per activation
+
+
+def test_sections_without_data_name_the_preset_that_fills_them(smoke_results, tmp_path):
+    results = copy_results(smoke_results, tmp_path / "results")
+
+    def only_primary(m):
+        m["cells"] = [e for e in m["cells"] if e["optimizer"] == "rmsprop"
+                      and e["dataset_id"].startswith("circles")]
+    edit_manifest(results, only_primary)
+    text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    assert 'class="empty"' in section(text, "optimizers")
+    assert "optimizers and full presets" in section(text, "optimizers")
+    assert "realdata and full presets" in section(text, "real-data")
+    assert "optimizers and full presets" in section(text, "learning-speed")
+    assert Page(section(text, "learning-speed")).all("img")  # the depth figure stays
 
 
 def test_tutorial_table_shows_reported_and_measured(rendered):

@@ -183,3 +183,17 @@ def test_theory_predictions_are_stored_in_the_measured_units(smoke_results, smok
             # scaled to the measured output layer: equal there, same ratios elsewhere
             assert stored[-1] == pytest.approx(a["grad_sample_rms"][0, -1], rel=1e-6)
             np.testing.assert_allclose(stored / stored[-1], predicted[name], rtol=1e-5)
+
+
+def test_progress_bar_speaks_only_to_a_terminal(capsys):
+    quiet = runner.Progress(total_groups=2, total_model_epochs=10.0)  # stderr is captured: no tty
+    quiet.tick(5.0)
+    quiet.group_done()
+    quiet.close()
+    assert capsys.readouterr().err == ""
+    loud = runner.Progress(total_groups=2, total_model_epochs=10.0, enabled=True)
+    loud.tick(5.0)
+    loud.group_done()
+    loud.close()
+    err = capsys.readouterr().err
+    assert "groups 1/2" in err and "model-epochs 5/10" in err and "/s" in err

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing.results import ResultsError, cell_path, read_cell, read_manifest
+from vanishing.results import ResultsError, cell_path, read_cell, read_manifest, update_ratio
 
 # What the tutorial reported after 100 epochs (sigmoid, tanh, relu with
 # random_normal(stddev=1.0), 4 hidden layers of 5 units): (loss, accuracy).
@@ -81,6 +81,26 @@ class CellStats:
     grad_abs_mean: np.ndarray
     grad_init: tuple[np.ndarray, ...]  # flattened kernel gradient of each layer at epoch 0
     boundary: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # x [G], y [G], logit [G, G]
+    # Training settings (absent from results written before the optimizer axis: "" and NaN).
+    optimizer: str = ""
+    learning_rate: float = math.nan
+    # Per hidden layer (axis 1: layers 1..depth); None in results written before issue 4.
+    act_mean: np.ndarray | None = None  # [epochs+1, depth]
+    act_std: np.ndarray | None = None
+    act_saturated_frac: np.ndarray | None = None
+    act_dead_frac: np.ndarray | None = None
+    act_snapshot_epochs: tuple[int, ...] = ()
+    act_values: tuple[np.ndarray, ...] = ()  # per hidden layer: [snapshots, samples, width]
+    # ||W_e - W_(e-1)|| / ||W_(e-1)|| per layer 1..depth+1, NaN at epoch 0: [epochs+1, layers]
+    update_ratio: np.ndarray | None = None
+    # sqrt(mean(g**2)) of each layer's kernel gradient at initialisation, [layers]
+    grad_rms_init: np.ndarray | None = None
+    # The same for each example's own gradient (before the dataset mean lets examples
+    # cancel): what signal-propagation theory predicts. [layers]; None when not recorded.
+    grad_sample_rms_init: np.ndarray | None = None
+    # What theory predicts for the per-example RMS at initialisation, [layers]; None when not recorded.
+    theory_glorot_grad_rms: np.ndarray | None = None
+    theory_meanfield_grad_rms: np.ndarray | None = None
 
     @property
     def diverged(self) -> bool:
@@ -94,6 +114,11 @@ class CellStats:
     def attenuation(self) -> np.ndarray:
         """Attenuation at every epoch, [epochs+1]."""
         return attenuation(self.grad_abs_mean[:, 0], self.grad_abs_mean[:, self.depth - 1])
+
+    @property
+    def training(self) -> tuple[str, float]:
+        """(optimizer label, learning rate): with the dataset, what makes a study."""
+        return (self.optimizer, self.learning_rate)
 
 
 def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats:
@@ -125,7 +150,9 @@ def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats
         boundary = (np.asarray(arrays["boundary_x"], dtype=np.float64),
                     np.asarray(arrays["boundary_y"], dtype=np.float64),
                     np.asarray(arrays["boundary_logit"], dtype=np.float64))
+    optional = _issue4_arrays(arrays, depth, epochs)
     diverged_epoch = info.get("diverged_epoch")
+    learning_rate = info.get("learning_rate")
     return CellStats(
         cell_id=str(info["cell_id"]), activation=str(info["activation"]),
         initializer=str(info["initializer"]), depth=depth, width=int(info.get("width", 0)),
@@ -135,7 +162,36 @@ def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats
         loss=loss, accuracy=accuracy,
         **{name: np.stack(cols, axis=1) for name, cols in per_layer.items()},
         grad_init=tuple(grad_init), boundary=boundary,
+        optimizer=str(info.get("optimizer") or ""),
+        learning_rate=math.nan if learning_rate is None else float(learning_rate),
+        grad_rms_init=np.array([math.sqrt(float(np.mean(g * g))) if g.size else math.nan
+                                for g in grad_init]),
+        **optional,
     )
+
+
+def _issue4_arrays(arrays: dict[str, np.ndarray], depth: int, epochs: int) -> dict[str, Any]:
+    """The arrays added by issue 4 that are present (each is optional: the contract only grows)."""
+    out: dict[str, Any] = {}
+    for key in ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac"):
+        if key in arrays:
+            out[key] = np.asarray(arrays[key], dtype=np.float64).reshape(epochs, depth)
+    if "act_snapshot_epochs" in arrays and all(f"act_values_{layer}" in arrays
+                                               for layer in range(1, depth + 1)):
+        out["act_snapshot_epochs"] = tuple(int(e) for e in arrays["act_snapshot_epochs"])
+        out["act_values"] = tuple(np.asarray(arrays[f"act_values_{layer}"], dtype=np.float32)
+                                  for layer in range(1, depth + 1))
+    with np.errstate(all="ignore"):
+        out["update_ratio"] = np.stack([update_ratio(arrays[f"kernel_{layer}"])
+                                        for layer in range(1, depth + 2)], axis=1)
+    if "grad_sample_rms" in arrays:
+        out["grad_sample_rms_init"] = np.asarray(arrays["grad_sample_rms"][0], np.float64).reshape(depth + 1)
+        # The runner stores predictions already scaled to the measured per-example output layer.
+        for theory in ("glorot", "meanfield"):
+            key = f"theory_{theory}_grad_rms"
+            if key in arrays:
+                out[key] = np.asarray(arrays[key], dtype=np.float64).reshape(depth + 1)
+    return out
 
 
 # --- the run -------------------------------------------------------------------
@@ -148,6 +204,13 @@ class Run:
     manifest: dict[str, Any]
     cells: tuple[CellStats, ...]
     missing: tuple[str, ...]  # cell_ids the manifest lists but whose file is absent
+    primary: Study | None = None
+
+    def primary_cells(self) -> tuple[CellStats, ...]:
+        """The cells of the primary study: every section but the study-specific ones uses only these."""
+        if self.primary is None:
+            return self.cells
+        return tuple(c for c in self.cells if self.primary.holds(c))
 
 
 def load_run(results_dir: Path) -> Run:
@@ -172,7 +235,60 @@ def load_run(results_dir: Path) -> Run:
         except (KeyError, TypeError) as e:
             raise ResultsError(f"{cell_path(results_dir, cell_id)}: bad cell settings ({e!r})") from None
     return Run(results_dir=results_dir, manifest=manifest, cells=tuple(cells),
-               missing=tuple(missing))
+               missing=tuple(missing), primary=primary_study(manifest, cells))
+
+
+# --- which cells are the primary study -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Study:
+    """One dataset trained one way: the cells whose numbers may be averaged together.
+
+    A run may mix studies (an optimizer axis, matrices on other datasets). The
+    summary, tutorial, Glorot, depth, matrix and boundary sections show only the
+    PRIMARY study: the config's top-level [data] trained as its top-level [train].
+    """
+
+    dataset_id: str
+    optimizer: str
+    learning_rate: float
+
+    def holds(self, cell: CellStats) -> bool:
+        # Results written before these axes existed carry no labels: they are all one study.
+        same_data = not cell.dataset_id or cell.dataset_id == self.dataset_id
+        same_optimizer = not cell.optimizer or cell.optimizer == self.optimizer
+        same_rate = (math.isnan(cell.learning_rate) or math.isnan(self.learning_rate)
+                     or math.isclose(cell.learning_rate, self.learning_rate, rel_tol=1e-9))
+        return same_data and same_optimizer and same_rate
+
+
+def primary_study(manifest: dict[str, Any], cells: Sequence[CellStats]) -> Study | None:
+    """The config's top-level [data] and [train], as the engine labels them.
+
+    The config as run is validated again with the code that labelled the cells,
+    so the labels match by construction. When it cannot be (a hand-edited or
+    older manifest), the most common dataset and training among the cells of
+    the first matrix stand in.
+    """
+    from vanishing import config  # plain data: no TensorFlow
+
+    raw = manifest.get("config")
+    if isinstance(raw, dict):
+        try:
+            exp = config.Validator("manifest.json").experiment(raw)
+            return Study(exp.data.dataset_id, exp.train.optimizer.label,
+                         exp.train.learning_rate)
+        except Exception:  # any failure means: fall back to the cells
+            pass
+    if not cells:
+        return None
+    names = [m.get("name") for m in manifest.get("matrices") or [] if isinstance(m, dict)]
+    first = [c for c in cells if names and names[0] in c.matrices] or list(cells)
+    counts: dict[tuple[str, str, float], int] = defaultdict(int)
+    for c in first:
+        counts[(c.dataset_id, c.optimizer, c.learning_rate)] += 1
+    dataset_id, optimizer, rate = max(counts, key=lambda k: counts[k])
+    return Study(dataset_id, optimizer, rate)
 
 
 # --- mean and std over seeds -----------------------------------------------------
@@ -568,3 +684,378 @@ def format_sci(x: float) -> str:
     if x == 0:
         return "0"
     return f"{x:.1e}".replace("e-0", "e−").replace("e+0", "e").replace("e-", "e−").replace("e+", "e")
+
+
+# --- issue 4: why gradients vanish ---------------------------------------------------------
+
+# Activations whose units can die (output exactly 0 on every sample): their dead fraction is shown.
+RELU_LIKE = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "swish", "silu", "hard_silu",
+             "softplus", "mish")
+# The order optimizers are shown in: plain steps first, then the adaptive ones.
+OPTIMIZER_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam",
+                   "adamax", "nadam", "adamw")
+SATURATION_ACTIVATIONS = tuple(TUTORIAL_REPORTED)  # sigmoid, tanh, relu: the tutorial's
+
+
+def training_label(optimizer: str, learning_rate: float) -> str:
+    """``sgd (lr 0.1)``: how a training is named on the page."""
+    if math.isnan(learning_rate):
+        return optimizer or "?"
+    return f"{optimizer or '?'} (lr {learning_rate:g})"
+
+
+def training_order(training: tuple[str, float]) -> tuple[int, str, float]:
+    name = training[0].split("(")[0]
+    rank = OPTIMIZER_ORDER.index(name) if name in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER)
+    return (rank, training[0], training[1])
+
+
+def standard_initializer(initializers: Iterable[str]) -> str | None:
+    """Glorot & Bengio's 'standard' initialisation as run here: the same choice in every section."""
+    present = set(initializers)
+    return next((i for i in STANDARD_INITIALIZERS if i in present), None)
+
+
+def normalised_initializer(initializers: Iterable[str]) -> str | None:
+    present = set(initializers)
+    return next((i for i in NORMALISED_INITIALIZERS if i in present), None)
+
+
+def compared_initializers(initializers: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(initializer, its role) for the saturation and learning-speed figures, in display order:
+    the tutorial's random_normal(stddev=1.0), the standard one (if another), the normalised one."""
+    inits = tuple(initializers)
+    out: list[tuple[str, str]] = []
+    standard = standard_initializer(inits)
+    if TUTORIAL_INITIALIZER in inits:
+        role = "the tutorial's" + (", standard" if standard == TUTORIAL_INITIALIZER else "")
+        out.append((TUTORIAL_INITIALIZER, role))
+    if standard is not None and standard != TUTORIAL_INITIALIZER:
+        out.append((standard, "standard"))
+    normalised = normalised_initializer(inits)
+    if normalised is not None:
+        out.append((normalised, "normalised (Glorot)"))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One activation at one depth, a few initializers side by side (cells: all seeds)."""
+
+    activation: str
+    depth: int
+    initializers: tuple[tuple[str, str], ...]  # (initializer, role)
+    cells: tuple[tuple[CellStats, ...], ...]  # per initializer, sorted by seed
+
+
+def _comparison(cells: Sequence[CellStats], activation: str, depth: int) -> Comparison | None:
+    mine = [c for c in cells if c.activation == activation and c.depth == depth]
+    chosen = compared_initializers(_ordered(c.initializer for c in mine))
+    if not chosen:
+        chosen = tuple((i, "") for i in _ordered(c.initializer for c in mine))[:3]
+    if not chosen:
+        return None
+    per_init = tuple(tuple(sorted((c for c in mine if c.initializer == i), key=lambda c: c.seed))
+                     for i, _ in chosen)
+    return Comparison(activation, depth, chosen, per_init)
+
+
+def saturation_comparisons(cells: Sequence[CellStats]) -> tuple[Comparison, ...]:
+    """sigmoid, tanh, relu at the tutorial's depth (else their most common depth), with
+    activation statistics recorded."""
+    recorded = [c for c in cells if c.act_saturated_frac is not None and c.act_values]
+    mine = [c for c in recorded if c.activation in SATURATION_ACTIVATIONS]
+    if not mine:
+        return ()
+    depths = [c.depth for c in mine]
+    depth = TUTORIAL_DEPTH if TUTORIAL_DEPTH in depths else max(set(depths), key=depths.count)
+    out = (_comparison(mine, act, depth) for act in SATURATION_ACTIVATIONS)
+    return tuple(c for c in out if c is not None)
+
+
+@dataclass(frozen=True)
+class SaturationFact:
+    activation: str
+    initializer: str
+    layer: int  # the hidden layer quoted (1-based)
+    at_init: float
+    at_end: float
+    dead: bool  # the fraction quoted is of dead units, not saturated ones
+
+
+def saturation_facts(comparisons: Sequence[Comparison]) -> tuple[str, ...]:
+    """One sentence per activation: the most saturated hidden layer, before and after training."""
+    out = []
+    for cmp in comparisons:
+        parts = []
+        for (init, _), cells in zip(cmp.initializers, cmp.cells):
+            ok = [c for c in cells if not c.diverged and c.act_saturated_frac is not None]
+            if not ok:
+                continue
+            dead = cmp.activation in RELU_LIKE
+            series = np.stack([(c.act_dead_frac if dead else c.act_saturated_frac) for c in ok])
+            start, end = series[:, 0].mean(0), series[:, -1].mean(0)
+            layer = int(np.nanargmax(np.maximum(start, end)))
+            parts.append(f"with {init}, {_pct(start[layer])} of layer {layer + 1}'s units "
+                         f"{'are dead' if dead else 'are saturated'} at initialisation and "
+                         f"{_pct(end[layer])} after training")
+        if parts:
+            out.append(f"{cmp.activation}: " + "; ".join(parts) + ".")
+    return tuple(out)
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.0f} %"
+
+
+def learning_speed_comparison(cells: Sequence[CellStats]) -> Comparison | None:
+    """The deepest sigmoid networks run (the depth sweep's), else depth 4, else any activation."""
+    recorded = [c for c in cells if c.update_ratio is not None]
+    for act in ("sigmoid", *_ordered(c.activation for c in recorded)):
+        mine = [c for c in recorded if c.activation == act]
+        if mine:
+            return _comparison(mine, act, max(c.depth for c in mine))
+    return None
+
+
+@dataclass(frozen=True)
+class OptimizerStudy:
+    """Activation x initializer cells trained with several optimizers on the primary dataset."""
+
+    dataset_id: str
+    depth: int
+    trainings: tuple[tuple[str, float], ...]  # (optimizer, learning rate), display order
+    grids: tuple[Grid, ...]  # per training
+    cells: tuple[CellStats, ...]
+
+    def label(self, training: tuple[str, float]) -> str:
+        return training_label(*training)
+
+
+def optimizer_study(run: Run) -> OptimizerStudy | None:
+    """The cells on the primary dataset whose activation x initializer x depth was trained in
+    two or more ways; None when the run has no optimizer axis."""
+    dataset = run.primary.dataset_id if run.primary else None
+    on_data = [c for c in run.cells if dataset is None or not c.dataset_id or c.dataset_id == dataset]
+    ways: dict[tuple[str, str, int], set[tuple[str, float]]] = defaultdict(set)
+    for c in on_data:
+        ways[(c.activation, c.initializer, c.depth)].add(c.training)
+    keys = {k for k, v in ways.items() if len(v) >= 2}
+    if not keys:
+        return None
+    depths = [d for _, _, d in keys]
+    depth = max(set(depths), key=lambda d: (depths.count(d), d == TUTORIAL_DEPTH))
+    cells = [c for c in on_data if (c.activation, c.initializer, c.depth) in keys
+             and c.depth == depth]
+    trainings = tuple(sorted({c.training for c in cells}, key=training_order))
+    acts = _ordered(c.activation for c in cells)
+    inits = _ordered(c.initializer for c in cells)
+    grids = []
+    for t in trainings:
+        by_key = {(g.activation, g.initializer): g
+                  for g in summarize([c for c in cells if c.training == t])}
+        grids.append(Grid(training_label(*t), depth, acts, inits,
+                          tuple(tuple(by_key.get((a, i)) for i in inits) for a in acts)))
+    return OptimizerStudy(dataset or cells[0].dataset_id, depth, trainings, tuple(grids),
+                          tuple(cells))
+
+
+@dataclass(frozen=True)
+class StepContrast:
+    """For one training: how much smaller the first hidden layer's gradient and step were than
+    the last hidden layer's (log10, median over epochs 1..E, mean over the cells)."""
+
+    training: tuple[str, float]
+    gradient: Stat  # log10(mean |g| first / last hidden)
+    update: Stat  # log10(update ratio first / last hidden)
+
+
+def step_contrasts(study: OptimizerStudy, activation: str,
+                   initializer: str) -> tuple[StepContrast, ...]:
+    out = []
+    for t in study.trainings:
+        cells = [c for c in study.cells if c.training == t and c.activation == activation
+                 and c.initializer == initializer and not c.diverged and c.epochs >= 1]
+        grads, updates = [], []
+        for c in cells:
+            last = c.depth - 1
+            with np.errstate(all="ignore"):
+                grads.append(np.nanmedian(attenuation(c.grad_abs_mean[1:, 0],
+                                                      c.grad_abs_mean[1:, last])))
+                if c.update_ratio is not None:
+                    updates.append(np.nanmedian(attenuation(c.update_ratio[1:, 0],
+                                                            c.update_ratio[1:, last])))
+        out.append(StepContrast(t, Stat.of(g for g in grads if math.isfinite(g)),
+                                Stat.of(u for u in updates if math.isfinite(u))))
+    return tuple(out)
+
+
+def contrast_focus(study: OptimizerStudy) -> tuple[str, str]:
+    """(activation, initializer) the optimizer contrast is told for: the tutorial's initializer
+    when run, and the activation whose gradients vanish most at initialisation."""
+    inits = _ordered(c.initializer for c in study.cells)
+    init = TUTORIAL_INITIALIZER if TUTORIAL_INITIALIZER in inits else inits[0]
+    mine = [c for c in study.cells if c.initializer == init]
+    per_act: dict[str, list[float]] = defaultdict(list)
+    for c in mine:
+        if math.isfinite(c.attenuation[0]):
+            per_act[c.activation].append(float(c.attenuation[0]))
+    act = (min(per_act, key=lambda a: float(np.mean(per_act[a]))) if per_act
+           else mine[0].activation)
+    return act, init
+
+
+def optimizer_sentence(activation: str, initializer: str,
+                       contrasts: Sequence[StepContrast]) -> str:
+    """The measured case for 'adaptive optimizers hide vanishing gradients', in numbers."""
+    told = [c for c in contrasts if c.gradient.n and c.update.n]
+    if not told:
+        return ""
+    parts = []
+    for c in told:
+        parts.append(f"with {training_label(*c.training)} the first hidden layer got "
+                     f"{_times(c.gradient.mean, 'less gradient', 'more gradient', 'as much gradient')}"
+                     f" than the last hidden layer and moved "
+                     f"{_times(c.update.mean, 'less', 'more', 'as far')} per epoch, relative to "
+                     "its weights")
+    return (f"{activation} with {initializer} (median over epochs, mean over seeds): "
+            + "; ".join(parts) + ".")
+
+
+def _times(log10_ratio: float, less: str, more: str, same: str) -> str:
+    """-2 -> '100× less', 0.3 -> '2.0× more', ~0 -> 'about as much' (first over last layer)."""
+    if not math.isfinite(log10_ratio):
+        return f"incomparably {'less' if log10_ratio < 0 else 'more'}"
+    if abs(log10_ratio) < 0.05:
+        return f"about {same}"
+    factor = 10 ** abs(log10_ratio)
+    size = f"{factor:.0f}×" if factor >= 10 else f"{factor:.1f}×"
+    return f"{size} {less if log10_ratio < 0 else more}"
+
+
+@dataclass(frozen=True)
+class TheoryPoint:
+    """One network at initialisation: attenuation of the gradient RMS, measured and predicted.
+
+    ``measured`` is of the per-example gradients, which is what theory predicts;
+    ``measured_dataset`` of the whole-dataset gradient that trains the network.
+    """
+
+    cell: CellStats
+    measured: float
+    measured_dataset: float
+    glorot: float
+    meanfield: float
+
+
+def rms_attenuation(rms: np.ndarray, depth: int) -> float:
+    """log10(RMS of the first hidden layer's gradient / that of the last hidden layer)."""
+    return float(attenuation(rms[0], rms[depth - 1]))
+
+
+def theory_points(cells: Sequence[CellStats]) -> tuple[TheoryPoint, ...]:
+    """Every network with theory predictions, once per initial weights (an optimizer axis
+    trains the same initial network several times: it counts once)."""
+    seen: set[tuple[str, str, int, int, int, str]] = set()
+    out = []
+    for c in cells:
+        if c.theory_glorot_grad_rms is None or c.theory_meanfield_grad_rms is None:
+            continue
+        key = (c.activation, c.initializer, c.depth, c.width, c.seed, c.dataset_id)
+        if key in seen or c.grad_rms_init is None or c.grad_sample_rms_init is None:
+            continue
+        seen.add(key)
+        out.append(TheoryPoint(c, rms_attenuation(c.grad_sample_rms_init, c.depth),
+                               rms_attenuation(c.grad_rms_init, c.depth),
+                               rms_attenuation(c.theory_glorot_grad_rms, c.depth),
+                               rms_attenuation(c.theory_meanfield_grad_rms, c.depth)))
+    return tuple(out)
+
+
+def theory_statements(points: Sequence[TheoryPoint]) -> tuple[str, ...]:
+    """Where each theory is close and where it is not: median |predicted − measured| attenuation
+    in decades, per activation."""
+    if not points:
+        return ()
+    out = []
+    for act in _ordered(p.cell.activation for p in points):
+        mine = [p for p in points if p.cell.activation == act]
+        errors = []
+        for theory in ("glorot", "meanfield"):
+            diffs = [abs(getattr(p, theory) - p.measured) for p in mine
+                     if math.isfinite(getattr(p, theory)) and math.isfinite(p.measured)]
+            errors.append(float(np.median(diffs)) if diffs else math.nan)
+        cancel = [p.measured_dataset - p.measured for p in mine
+                  if math.isfinite(p.measured_dataset) and math.isfinite(p.measured)]
+        out.append((act, len(mine), *errors, float(np.median(cancel)) if cancel else math.nan))
+    sentences = [
+        "Median |predicted − measured| attenuation per activation, measured on each example's own "
+        "gradient; and how far the whole-dataset gradient's attenuation sits from the per-example "
+        "one (negative: it vanishes further, because examples' gradients cancel in the mean)."]
+    for act, n, glorot_err, meanfield_err, cancel in out:
+        shift = "" if math.isnan(cancel) else f"; whole dataset {cancel:+.2f} decades"
+        sentences.append(f"{act} ({n} network{'s' if n != 1 else ''}): linear regime off by "
+                         f"{_decades(glorot_err)}, mean field by {_decades(meanfield_err)}{shift}.")
+    return tuple(sentences)
+
+
+def _decades(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:.2f} decades"
+
+
+@dataclass(frozen=True)
+class RealDataStudy:
+    """A dataset with more than two features: the same grids, at each depth run."""
+
+    dataset_id: str
+    name: str
+    n_samples: int | None
+    n_features: int | None
+    positive_fraction: float | None
+    training: tuple[str, float]
+    grids: tuple[Grid, ...]  # per depth
+    curves: tuple[DepthCurve, ...]
+    cells: tuple[CellStats, ...]
+
+
+def real_data_studies(run: Run) -> tuple[RealDataStudy, ...]:
+    """Every dataset of the run other than a 2-feature one, trained as the primary study was
+    (or, when none of its cells was, the way most of them were)."""
+    info = {str(d.get("dataset_id")): d for d in run.manifest.get("datasets") or []
+            if isinstance(d, dict)}
+    out = []
+    for dataset_id in _ordered(c.dataset_id for c in run.cells if c.dataset_id):
+        d = info.get(dataset_id, {})
+        mine = [c for c in run.cells if c.dataset_id == dataset_id]
+        two_features = (d.get("n_features") == 2 if "n_features" in d
+                        else all(c.boundary is not None for c in mine))
+        if two_features:
+            continue
+        trainings = [c.training for c in mine]
+        wanted = (run.primary.optimizer, run.primary.learning_rate) if run.primary else None
+        training = next((t for t in trainings if wanted and t[0] == wanted[0]
+                         and math.isclose(t[1], wanted[1])), None) \
+            or max(set(trainings), key=trainings.count)
+        mine = [c for c in mine if c.training == training]
+        summaries = summarize(mine)
+        acts = _ordered(c.activation for c in mine)
+        inits = _ordered(c.initializer for c in mine)
+        by_key = {(g.activation, g.initializer, g.depth): g for g in summaries}
+        grids = tuple(Grid(f"depth {depth}", depth, acts, inits,
+                           tuple(tuple(by_key.get((a, i, depth)) for i in inits) for a in acts))
+                      for depth in sorted({c.depth for c in mine}))
+        out.append(RealDataStudy(
+            dataset_id=dataset_id, name=str(d.get("name") or dataset_id),
+            n_samples=_int_or_none(d.get("n_samples")),
+            n_features=_int_or_none(d.get("n_features")),
+            positive_fraction=(float(d["positive_fraction"])
+                               if d.get("positive_fraction") is not None else None),
+            training=training, grids=grids, curves=depth_curves(summaries), cells=tuple(mine)))
+    return tuple(out)
+
+
+def _int_or_none(x: Any) -> int | None:
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None

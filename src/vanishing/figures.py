@@ -13,6 +13,7 @@ import io
 import math
 import re
 import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,11 +27,16 @@ from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure as MplFigure
 
 from vanishing.analysis import (
+    RELU_LIKE,
     CellStats,
+    Comparison,
     DepthCurve,
     GlorotComparison,
     Grid,
+    OptimizerStudy,
     Stat,
+    TheoryPoint,
+    training_label,
 )
 
 STYLE = {
@@ -119,7 +125,8 @@ def _css_size(data: bytes, fmt: str) -> tuple[int, int]:
 def _band(ax, x: np.ndarray, series: np.ndarray, colour: str, label: str | None,
           log: bool = False) -> None:
     """Mean line and min..max band over seeds (series [seeds, epochs])."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every seed is NaN
         if log:
             # Average magnitudes in log space: one large seed must not hide the others.
             safe = np.where(series > 0, series, np.nan)
@@ -144,58 +151,70 @@ def _stack(cells: Sequence[CellStats], attr: str) -> np.ndarray:
 
 # --- summary heatmaps -------------------------------------------------------------------
 
+def _heat_scale(grids: Sequence[Grid], what: str):
+    """(cmap, norm, colourbar label): one scale for every panel that shows the same thing."""
+    if what == "accuracy":
+        return plt.get_cmap("viridis").with_extremes(bad="#f0f0f0"), plt.Normalize(0.5, 1.0), \
+            "final accuracy"
+    # One scale for both attenuation maps, so before and after compare cell by cell.
+    both = np.array([s.mean for grid in grids for g in grid.present()
+                     for s in (g.attenuation_init, g.attenuation_end)])
+    finite = both[np.isfinite(both)]
+    lim = max(1.0, float(np.ceil(np.abs(finite).max()))) if finite.size else 1.0
+    lim = min(lim, 8.0)
+    return (plt.get_cmap(DIVERGING).with_extremes(bad="#f0f0f0"), TwoSlopeNorm(0.0, -lim, lim),
+            "log10(first / last hidden layer)")
+
+
+def _heat_panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True,
+                fontsize: float = 8):
+    """Draw one activation x initializer heatmap of 'accuracy', 'attenuation_init' or
+    'attenuation_end' on ax; diverged seeds marked with *, cells not run say so."""
+    n_a, n_i = len(grid.activations), len(grid.initializers)
+    values = np.full((n_a, n_i), np.nan)
+    notes: dict[tuple[int, int], str] = {}
+    for r, row in enumerate(grid.cells):
+        for c, g in enumerate(row):
+            if g is None:
+                notes[(r, c)] = "not run"
+                continue
+            stat: Stat = {"accuracy": g.final_accuracy, "attenuation_init": g.attenuation_init,
+                          "attenuation_end": g.attenuation_end}[what]
+            values[r, c] = stat.mean
+            if what != "attenuation_init" and g.diverged:
+                notes[(r, c)] = f"{len(g.diverged)}/{len(g.seeds)} div."
+    shown = values if what == "accuracy" else np.clip(values, norm.vmin, norm.vmax)
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(n_i), [_short(i) for i in grid.initializers], rotation=40, ha="right")
+    ax.set_yticks(range(n_a), grid.activations if row_labels else [""] * n_a)
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    for r in range(n_a):
+        for c in range(n_i):
+            v = values[r, c]
+            if (r, c) in notes and not np.isfinite(v):
+                text, colour = notes[(r, c)], "#555"
+            else:
+                text = _cell_text(v, what)
+                rgba = cmap(norm(shown[r, c])) if np.isfinite(shown[r, c]) else (1, 1, 1, 1)
+                colour = "white" if _dark(rgba) else "#111"
+                if (r, c) in notes:
+                    text += "*"
+            ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color=colour)
+    return im
+
+
 def heatmap(grid: Grid, what: str) -> Figure:
     """activation x initializer heatmap of 'accuracy', 'attenuation_init' or 'attenuation_end'."""
     with plt.rc_context(STYLE):
         n_a, n_i = len(grid.activations), len(grid.initializers)
-        values = np.full((n_a, n_i), np.nan)
-        notes: dict[tuple[int, int], str] = {}
-        for r, row in enumerate(grid.cells):
-            for c, g in enumerate(row):
-                if g is None:
-                    notes[(r, c)] = "not run"
-                    continue
-                stat: Stat = {"accuracy": g.final_accuracy, "attenuation_init": g.attenuation_init,
-                              "attenuation_end": g.attenuation_end}[what]
-                values[r, c] = stat.mean
-                if what != "attenuation_init" and g.diverged:
-                    notes[(r, c)] = f"{len(g.diverged)}/{len(g.seeds)} div."
         fig, ax = plt.subplots(figsize=(max(4.2, 0.5 * n_i + 1.9), max(2.4, 0.36 * n_a + 1.3)))
-        shown = values.copy()
-        if what == "accuracy":
-            cmap, norm, label = plt.get_cmap("viridis"), plt.Normalize(0.5, 1.0), "final accuracy"
-            title = "Final accuracy (mean over seeds)"
-        else:
-            # One scale for both attenuation maps, so before and after compare cell by cell.
-            both = np.array([s.mean for g in grid.present()
-                             for s in (g.attenuation_init, g.attenuation_end)])
-            finite = both[np.isfinite(both)]
-            lim = max(1.0, float(np.ceil(np.abs(finite).max()))) if finite.size else 1.0
-            lim = min(lim, 8.0)
-            shown = np.clip(values, -lim, lim)
-            cmap, norm = plt.get_cmap(DIVERGING), TwoSlopeNorm(0.0, -lim, lim)
-            label = "log10(first / last hidden layer)"
-            title = ("Gradient attenuation at initialisation" if what == "attenuation_init"
-                     else "Gradient attenuation after training")
-        cmap = cmap.with_extremes(bad="#f0f0f0")
-        im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
-        ax.set_xticks(range(n_i), [_short(i) for i in grid.initializers], rotation=40, ha="right")
-        ax.set_yticks(range(n_a), grid.activations)
-        ax.grid(False)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        for r in range(n_a):
-            for c in range(n_i):
-                v = values[r, c]
-                if (r, c) in notes and not np.isfinite(v):
-                    text, colour = notes[(r, c)], "#555"
-                else:
-                    text = _cell_text(v, what)
-                    rgba = cmap(norm(shown[r, c])) if np.isfinite(shown[r, c]) else (1, 1, 1, 1)
-                    colour = "white" if _dark(rgba) else "#111"
-                    if (r, c) in notes:
-                        text += "*"
-                ax.text(c, r, text, ha="center", va="center", fontsize=8, color=colour)
+        cmap, norm, label = _heat_scale([grid], what)
+        im = _heat_panel(ax, grid, what, cmap, norm)
+        title = {"accuracy": "Final accuracy (mean over seeds)",
+                 "attenuation_init": "Gradient attenuation at initialisation",
+                 "attenuation_end": "Gradient attenuation after training"}[what]
         cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         cb.set_label(label, fontsize=8)
         cb.outline.set_visible(False)
@@ -212,6 +231,37 @@ def heatmap(grid: Grid, what: str) -> Figure:
                    "gets a hundred times less gradient), blue cells exploding, white balanced.")
         alt = (f"Heatmap of gradient attenuation {when}, activations as rows, initializers as "
                "columns, diverging colours centred on zero.")
+    return _finish(fig, caption, alt)
+
+
+HEAT_ROW_TITLES = {"accuracy": "final accuracy", "attenuation_init": "attenuation at init",
+                   "attenuation_end": "attenuation after training"}
+
+
+def heatmap_panels(grids: Sequence[Grid], whats: Sequence[str], column_titles: Sequence[str],
+                   caption: str, alt: str) -> Figure:
+    """Rows: what is shown (accuracy, attenuation...); columns: one grid each (an optimizer,
+    a depth). Each row has one colour scale, so panels compare side by side."""
+    n_a = max(len(g.activations) for g in grids)
+    n_i = max(len(g.initializers) for g in grids)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(whats), len(grids), squeeze=False, layout="constrained",
+                                 figsize=(max(1.3, 0.62 * n_i) * len(grids) + 2.0,
+                                          (0.34 * n_a + 1.25) * len(whats)))
+        for r, what in enumerate(whats):
+            cmap, norm, label = _heat_scale(grids, what)
+            im = None
+            for c, (grid, title) in enumerate(zip(grids, column_titles)):
+                ax = axes[r, c]
+                im = _heat_panel(ax, grid, what, cmap, norm, row_labels=c == 0, fontsize=7.5)
+                if r == 0:
+                    ax.set_title(title, loc="left")
+                if r < len(whats) - 1:
+                    ax.set_xticklabels([])
+            cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.03, pad=0.01)
+            cb.set_label(HEAT_ROW_TITLES[what] + ("" if what == "accuracy" else f"\n{label}"),
+                         fontsize=7.5)
+            cb.outline.set_visible(False)
     return _finish(fig, caption, alt)
 
 
@@ -452,3 +502,306 @@ def boundaries_figure(cells: Sequence[CellStats], X: np.ndarray | None,
            f"{', '.join(inits)}, data points overlaid.")
     # Filled contours over a grid are dense: a PNG is smaller than the SVG.
     return _finish(fig, caption, alt, fmt="png")
+
+
+# --- saturation ------------------------------------------------------------------------------
+
+def _role(init: str, role: str) -> str:
+    return f"{_short(init)} ({role})" if role else _short(init)
+
+
+def saturation_figure(comparisons: Sequence[Comparison]) -> Figure:
+    """Per hidden layer over epochs: the fraction of saturated units (solid) and, for relu-like
+    activations, of dead units (dashed). Rows: activations; columns: initializers."""
+    n_cols = max(len(c.initializers) for c in comparisons)
+    depth = comparisons[0].depth
+    colours = layer_colours(depth + 1)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(comparisons), n_cols, sharex=True, sharey=True,
+                                 squeeze=False, figsize=(3.3 * n_cols + 0.6,
+                                                         2.25 * len(comparisons) + 0.5))
+        for ax in axes.flat:
+            ax.set_visible(False)
+        for r, cmp in enumerate(comparisons):
+            dead = cmp.activation in RELU_LIKE
+            for k, ((init, role), cells) in enumerate(zip(cmp.initializers, cmp.cells)):
+                ax = axes[r, k]
+                recorded = [c for c in cells if c.act_saturated_frac is not None]
+                if not recorded:
+                    continue
+                ax.set_visible(True)
+                sat = _stack(recorded, "act_saturated_frac")
+                x = np.arange(sat.shape[1])
+                for layer in range(cmp.depth):
+                    _band(ax, x, sat[:, :, layer], colours[layer],
+                          layer_label(layer + 1, cmp.depth + 1) if r == 0 and k == 0 else None)
+                    if dead:
+                        d = _stack(recorded, "act_dead_frac")[:, :, layer]
+                        ax.plot(x, np.nanmean(d, axis=0), color=colours[layer], linestyle=":",
+                                linewidth=1.6)
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_title(f"{cmp.activation} · {_role(init, role)}", loc="left", fontsize=8.5)
+                if k == 0:
+                    ax.set_ylabel("saturated" + (" / dead (dotted)" if dead else "")
+                                  + "\nfraction of units")
+                if r == len(comparisons) - 1:
+                    ax.set_xlabel("epoch")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=len(labels),
+                   bbox_to_anchor=(0.5, 1.03))
+        fig.tight_layout()
+    caption = ("Fraction of saturated units per hidden layer over the epochs (solid; a unit-sample "
+               "pair is saturated where the activation's slope is below 10 % of its largest "
+               "slope, so almost no gradient passes through it), and for relu the fraction of "
+               "dead units (dotted: zero output on every sample, which no gradient can revive). "
+               "One colour per layer, input side blue; lines: mean over seeds, bands: the seeds' "
+               "range. Look for input-side and output-side layers that sit high: those layers "
+               "pass back little gradient.")
+    alt = ("Grid of line charts: fraction of saturated (and, for relu, dead) units per hidden "
+           f"layer over epochs, rows {', '.join(c.activation for c in comparisons)}, one column "
+           "per initializer.")
+    return _finish(fig, caption, alt)
+
+
+HISTOGRAM_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+                   "hard_sigmoid": (0.0, 1.0)}
+
+
+def activation_histograms(cmp: Comparison) -> Figure | None:
+    """Glorot & Bengio (2010) figures 2-6: histograms of each hidden layer's activation values at
+    initialisation, mid-training and the end; rows: initializers; layers overlaid."""
+    rows = [(init, role, [c for c in cells if c.act_values])
+            for (init, role), cells in zip(cmp.initializers, cmp.cells)]
+    rows = [r for r in rows if r[2]]
+    if not rows:
+        return None
+    snapshots = rows[0][2][0].act_snapshot_epochs
+    colours = layer_colours(cmp.depth + 1)
+    pooled = {init: [np.concatenate([c.act_values[layer].reshape(len(snapshots), -1)
+                                     for c in cells], axis=1) for layer in range(cmp.depth)]
+              for init, _, cells in rows}
+    ranges = {}
+    for init, values in pooled.items():  # unbounded activations: each row its own range
+        if cmp.activation in HISTOGRAM_RANGE:
+            ranges[init] = HISTOGRAM_RANGE[cmp.activation]
+            continue
+        everything = np.concatenate([v[np.isfinite(v)] for v in values])
+        lo = float(min(0.0, np.percentile(everything, 0.5))) if everything.size else -1.0
+        hi = float(np.percentile(everything, 99.5)) if everything.size else 1.0
+        ranges[init] = (lo, hi if hi > lo else lo + 1.0)
+    log_y = cmp.activation in RELU_LIKE  # the spike of exact zeros would flatten the rest
+    names = {0: "at initialisation"}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(rows), len(snapshots), sharex="row" if log_y else True,
+                                 sharey=True, squeeze=False, figsize=(3.0 * len(snapshots) + 0.8,
+                                                         2.0 * len(rows) + 0.5))
+        for r, (init, role, _) in enumerate(rows):
+            lo, hi = ranges[init]
+            bins = np.linspace(lo, hi, 41)
+            for s, epoch in enumerate(snapshots):
+                ax = axes[r, s]
+                for layer in range(cmp.depth):
+                    v = pooled[init][layer][s]
+                    v = v[np.isfinite(v)]
+                    if not v.size:
+                        continue
+                    weights = np.full(v.size, 1.0 / v.size)
+                    ax.hist(np.clip(v, lo, hi), bins=bins, weights=weights, histtype="step",
+                            color=colours[layer], linewidth=1.4,
+                            label=layer_label(layer + 1, cmp.depth + 1))
+                when = names.get(epoch, "end of training" if s == len(snapshots) - 1
+                                 else "mid-training")
+                if r == 0:
+                    ax.set_title(f"{when} (epoch {epoch})", loc="left")
+                if s == 0:
+                    ax.set_ylabel(f"{_short(init)}\n{role}\nfraction of values", fontsize=8)
+                if r == len(rows) - 1:
+                    ax.set_xlabel(f"{cmp.activation} output")
+                if log_y:
+                    ax.set_yscale("log")
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.tight_layout()
+    caption = (f"Activation values of each hidden layer of the {cmp.activation} networks "
+               f"({cmp.depth} hidden layers; values of up to 256 training samples, all seeds "
+               "pooled), at initialisation, mid-training and after the last epoch, as in Glorot & "
+               "Bengio (2010), figures 2–6. Mass piled at the ends of the range (0 and 1 for "
+               "sigmoid, ±1 for tanh) is saturation; a layer whose histogram is a spike at 0 "
+               "passes nothing on." + (" Log scale: relu's exact zeros would flatten the rest."
+                                      if log_y else ""))
+    alt = (f"Grid of step histograms of {cmp.activation} activation values per hidden layer; "
+           "rows: initializers; columns: initialisation, mid-training, end.")
+    return _finish(fig, caption, alt)
+
+
+# --- learning speed ----------------------------------------------------------------------------
+
+def learning_speed_figure(cmp: Comparison) -> Figure:
+    """Update ratio ||W_e − W_(e−1)|| / ||W_(e−1)|| per layer over epochs, one panel per
+    initializer, log scale."""
+    n_layers = cmp.depth + 1
+    colours = layer_colours(n_layers)
+    panels = [(init, role, cells) for (init, role), cells in zip(cmp.initializers, cmp.cells)
+              if cells]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False,
+                                 figsize=(3.9 * len(panels) + 1.2, 3.3))
+        for ax, (init, role, cells) in zip(axes[0], panels):
+            data = _stack([c for c in cells if c.update_ratio is not None], "update_ratio")
+            x = np.arange(data.shape[1])
+            for layer in range(n_layers):
+                _band(ax, x[1:], data[:, 1:, layer], colours[layer],
+                      layer_label(layer + 1, n_layers), log=True)
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_title(_role(init, role), loc="left", fontsize=8.5)
+        axes[0, 0].set_ylabel("‖W_e − W_(e−1)‖ / ‖W_(e−1)‖")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        if n_layers > 10:  # a deep net: the legend names a few layers, the colours do the rest
+            keep = sorted({0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers - 2,
+                           n_layers - 1})
+            handles, labels = [handles[i] for i in keep], [labels[i] for i in keep]
+        axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.suptitle(f"{cmp.activation}, {cmp.depth} hidden layers of {cmp.cells[0][0].width}",
+                     x=0.01, ha="left", fontsize=10, fontweight="bold")
+        fig.tight_layout()
+    caption = (f"How far each layer of the {cmp.activation} networks with {cmp.depth} hidden "
+               "layers moves per epoch: the norm of the epoch's change of its kernel over the "
+               "kernel's norm (log scale; lines: geometric mean over seeds, bands: range). One "
+               "colour per layer, input side blue. Where the blue lines sit decades under the "
+               "orange ones, the first layers are hardly learning; a line that breaks off is a layer "
+               "that did not move at all that epoch.")
+    alt = (f"Line charts, log scale: update ratio per layer over epochs for {cmp.activation} with "
+           f"{cmp.depth} hidden layers, one panel per initializer.")
+    return _finish(fig, caption, alt)
+
+
+def optimizer_steps_figure(study: OptimizerStudy, activation: str, initializer: str) -> Figure:
+    """Per optimizer: first vs last hidden layer's mean |gradient| (top row) and update ratio
+    (bottom row) over epochs, log scale."""
+    cells = [c for c in study.cells if c.activation == activation and c.initializer == initializer]
+    depth = study.depth
+    colours = layer_colours(depth + 1)
+    shown = ((0, colours[0], "layer 1 (first hidden)"),
+             (depth - 1, colours[depth - 1], f"layer {depth} (last hidden)"))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, len(study.trainings), sharex=True, sharey="row",
+                                 squeeze=False, figsize=(2.9 * len(study.trainings) + 1.0, 4.6))
+        for k, t in enumerate(study.trainings):
+            mine = [c for c in cells if c.training == t and not c.diverged]
+            axes[0, k].set_title(training_label(*t), loc="left")
+            if not mine:
+                for ax in axes[:, k]:
+                    ax.text(0.5, 0.5, "all diverged" if any(c.training == t for c in cells)
+                            else "not run", transform=ax.transAxes, ha="center", color="#777")
+                continue
+            grads = _stack(mine, "grad_abs_mean")
+            updates = _stack([c for c in mine if c.update_ratio is not None], "update_ratio")
+            x = np.arange(grads.shape[1])
+            for layer, colour, label in shown:
+                _band(axes[0, k], x, grads[:, :, layer], colour, label, log=True)
+                _band(axes[1, k], x[1:], updates[:, 1:, layer], colour, label, log=True)
+            for ax in axes[:, k]:
+                ax.set_yscale("log")
+            axes[1, k].set_xlabel("epoch")
+        axes[0, 0].set_ylabel("mean |gradient|")
+        axes[1, 0].set_ylabel("update ratio\n‖ΔW‖ / ‖W‖")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 1.05))
+        fig.tight_layout()
+    caption = (f"{activation} with {initializer}, {depth} hidden layers: the first hidden layer "
+               "(blue) against the last hidden layer, for each optimizer. Top: the gradient each "
+               "layer gets; bottom: how far its weights move per epoch, relative to their size "
+               "(log scales; lines: geometric mean over seeds). With plain SGD the gap between the "
+               "two layers is the same in both rows: a small gradient makes a small step. RMSprop "
+               "and Adam divide each step by the gradient's running RMS, so the gap in the bottom "
+               "row closes even when the top one stays open.")
+    alt = (f"Two rows of line charts, one column per optimizer: mean absolute gradient and update "
+           f"ratio of the first and last hidden layer of {activation} networks over epochs.")
+    return _finish(fig, caption, alt)
+
+
+# --- theory ------------------------------------------------------------------------------------
+
+ACTIVATION_COLOURS = INITIALIZER_COLOURS
+
+
+def theory_scatter(points: Sequence[TheoryPoint]) -> Figure:
+    """Predicted (x) against measured (y) attenuation at initialisation, both theories."""
+    acts = list(dict.fromkeys(p.cell.activation for p in points))
+    colour = {a: ACTIVATION_COLOURS[k % len(ACTIVATION_COLOURS)] for k, a in enumerate(acts)}
+    values = np.array([[p.glorot, p.meanfield, p.measured] for p in points], dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    lo = float(np.floor(finite.min())) - 0.5 if finite.size else -1.0
+    hi = float(np.ceil(finite.max())) + 0.5 if finite.size else 1.0
+    lo, hi = max(lo, -20.0), min(hi, 20.0)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, sharex=True, sharey=True, figsize=(8.6, 4.0))
+        for ax, theory, name, marker in ((axes[0], "glorot", "Glorot & Bengio, linear regime", "o"),
+                                         (axes[1], "meanfield", "mean field", "^")):
+            ax.plot([lo, hi], [lo, hi], color="#888", linewidth=1.0, linestyle="--",
+                    label="identity: theory = measurement")
+            for act in acts:
+                mine = [p for p in points if p.cell.activation == act]
+                x = np.clip([getattr(p, theory) for p in mine], lo, hi)
+                y = np.clip([p.measured for p in mine], lo, hi)
+                ax.scatter(x, y, s=16, marker=marker, facecolors="none",
+                           edgecolors=colour[act], linewidths=1.0, alpha=0.8, label=act)
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+            ax.set_aspect("equal")
+            ax.set_title(name, loc="left")
+            ax.set_xlabel("predicted attenuation (decades)")
+        axes[0].set_ylabel("measured attenuation (decades)")
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.tight_layout()
+    caption = (f"Every network at initialisation ({len(points)} points per panel): attenuation "
+               "of the gradient RMS, log10(first hidden layer / last hidden layer), as predicted "
+               "(x) and as measured on each example's own gradient (y), which is what both "
+               "theories predict. Attenuation is already a logarithm, so these linear "
+               "axes in decades are a log-log plot of the ratios. Points on the dashed identity "
+               "line are predicted exactly; points below it vanish more than the theory says. "
+               "Left: Glorot & Bengio's linear regime (o); right: the mean-field recursion (△).")
+    alt = ("Two scatter plots of predicted against measured gradient attenuation at "
+           "initialisation, one per theory, coloured by activation, with the identity line.")
+    fmt = "png" if len(points) > 300 else "svg"  # hundreds of markers: a PNG is smaller
+    return _finish(fig, caption, alt, fmt=fmt)
+
+
+def theory_layers_figure(tutorial: dict[str, list[CellStats]]) -> Figure:
+    """Per layer at initialisation: measured gradient RMS against both predictions."""
+    acts = [a for a, cells in tutorial.items()
+            if any(c.theory_glorot_grad_rms is not None for c in cells)]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(acts), squeeze=False, figsize=(3.5 * len(acts) + 1.4, 3.3))
+        for ax, act in zip(axes[0], acts):
+            cells = [c for c in tutorial[act] if c.theory_glorot_grad_rms is not None]
+            n_layers = cells[0].depth + 1
+            x = np.arange(1, n_layers + 1)
+            for attr, colour, style, marker, label in (
+                    ("grad_sample_rms_init", "#222", "-", "o", "measured, per example"),
+                    ("grad_rms_init", "#999", "-", ".", "measured, whole dataset"),
+                    ("theory_glorot_grad_rms", "#c44e52", "--", "s", "linear regime (Glorot)"),
+                    ("theory_meanfield_grad_rms", "#4c72b0", ":", "^", "mean field")):
+                data = np.stack([getattr(c, attr) for c in cells])
+                _band(ax, x, data, colour, label, log=True)
+                ax.lines[-1].set_linestyle(style)
+                ax.lines[-1].set_marker(marker)
+                ax.lines[-1].set_markersize(4)
+            ax.set_yscale("log")
+            ax.set_xticks(x, [layer_label(i, n_layers).replace("layer ", "L") for i in x])
+            for tick, c in zip(ax.get_xticklabels(), layer_colours(n_layers)):
+                tick.set_color(c)
+            ax.set_title(f"{act} · {_short(cells[0].initializer)}", loc="left")
+        axes[0, 0].set_ylabel("gradient RMS at initialisation")
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.tight_layout()
+    caption = ("The tutorial's networks before training: the RMS of each layer's kernel gradient, "
+               "measured per example (black; what the theories predict), measured on the whole "
+               "dataset (grey; what trains the network), and as each theory predicts it (scaled so "
+               "the output layer matches; lines: geometric mean over seeds, bands: range). Where a "
+               "prediction falls as steeply as the black line from the output (right) to the input "
+               "(left), the theory explains the vanishing; where the grey line falls further, "
+               "examples' gradients cancel in the mean.")
+    alt = (f"Line charts, log scale, one per activation ({', '.join(acts)}): measured and "
+           "predicted gradient RMS per layer at initialisation.")
+    return _finish(fig, caption, alt)

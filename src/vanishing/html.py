@@ -35,8 +35,13 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-s
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
     ("tutorial", "The tutorial, reproduced"),
+    ("saturation", "Saturation"),
+    ("learning-speed", "How fast each layer learns"),
     ("glorot", "Standard vs. Glorot initialisation"),
+    ("theory", "Theory beside measurement"),
     ("depth", "Depth"),
+    ("optimizers", "Optimizers"),
+    ("real-data", "Real data"),
     ("matrix", "The whole matrix"),
     ("boundaries", "What the networks learned"),
     ("reproduce", "Reproduce"),
@@ -89,6 +94,25 @@ class KeyValue:
 
 
 @dataclass(frozen=True)
+class Part:
+    """What one section (or one block of a section) shows: figures, generated sentences and a
+    note naming the setting. No figures: the template says there is no data, and why."""
+
+    figures: tuple[Figure, ...] = ()
+    sentences: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetPart:
+    """One real dataset in the real-data section."""
+
+    name: str
+    facts: str
+    part: Part
+
+
+@dataclass(frozen=True)
 class Report:
     title: str
     subtitle: str
@@ -114,6 +138,14 @@ class Report:
     facts: tuple[KeyValue, ...]
     versions: tuple[KeyValue, ...]
     platform: tuple[KeyValue, ...]
+    primary_note: str = ""
+    saturation: Part = Part()
+    learning_speed: Part = Part()
+    optimizer_steps: Part = Part()
+    optimizers: Part = Part()
+    theory: Part = Part()
+    theory_available: bool = False
+    real_data: tuple[DatasetPart, ...] = ()
     metrics_href: str = "metrics.csv"
     layer_legend: tuple[LayerHeader, ...] = field(default_factory=tuple)
 
@@ -123,19 +155,23 @@ class Report:
 def build_report(run: Run) -> Report:
     """Every number and figure of the page, computed from the run."""
     m = run.manifest
-    summaries = analysis.summarize(run.cells)
+    # Every section before the study-specific ones shows the primary study only: never an
+    # SGD cell or a breast_cancer cell averaged into the circles' numbers.
+    primary = run.primary_cells()
+    summaries = analysis.summarize(primary)
     grid = analysis.main_grid(m, summaries)
     curves = analysis.depth_curves(summaries)
-    epochs = max((c.epochs for c in run.cells), default=None)
+    epochs = max((c.epochs for c in primary), default=None)
     diverged = [c for c in run.cells if c.diverged]
-    findings = analysis.findings(grid, curves, len(diverged), run.missing, epochs)
+    findings = analysis.findings(grid, curves, sum(c.diverged for c in primary), run.missing,
+                                 epochs)
 
     summary_figures: tuple[Figure, ...] = ()
     if grid is not None:
         summary_figures = tuple(figures.heatmap(grid, w)
                                 for w in ("accuracy", "attenuation_init", "attenuation_end"))
 
-    tutorial = analysis.tutorial_cells(run.cells)
+    tutorial = analysis.tutorial_cells(primary)
     tutorial_figures = tuple((act, figures.tutorial_figure(act, cells))
                              for act, cells in tutorial.items())
     tutorial_rows = tuple(_tutorial_row(r) for r in analysis.tutorial_table(tutorial))
@@ -147,7 +183,7 @@ def build_report(run: Run) -> Report:
     else:
         tutorial_setting = ""
 
-    cmp = analysis.glorot_comparison(run.cells, grid.depth if grid else None)
+    cmp = analysis.glorot_comparison(primary, grid.depth if grid else None)
     glorot_figures: tuple[Figure, ...] = ()
     glorot_note = ""
     if cmp is not None:
@@ -164,7 +200,7 @@ def build_report(run: Run) -> Report:
                            + f"; normalised is {cmp.normalised}, variance "
                            "2 / (fan_in + fan_out).")
 
-    boundary_cells = analysis.boundary_cells(tutorial, run.cells)
+    boundary_cells = analysis.boundary_cells(tutorial, primary)
     boundaries_figure = None
     if boundary_cells:
         X = y = None
@@ -191,8 +227,14 @@ def build_report(run: Run) -> Report:
         subtitle_bits.append(created[:10])
     rerun = (f"vanishing report --preset {preset}" if preset
              else "vanishing report --config config.toml   # the config below, saved")
-    datasets = ", ".join(f"{d.get('name', d.get('dataset_id'))} ({d.get('n_samples', '?')} samples)"
-                         for d in m.get("datasets") or [] if isinstance(d, dict))
+    datasets = "; ".join(
+        f"{d.get('dataset_id')}: {d.get('name', '?')}, {d.get('n_samples', '?')} samples × "
+        f"{d.get('n_features', '?')} features, {_count(run.cells, 'dataset_id', d.get('dataset_id'))}"
+        for d in m.get("datasets") or [] if isinstance(d, dict))
+    trainings = sorted({c.training for c in run.cells}, key=analysis.training_order)
+    optimizers = "; ".join(
+        f"{analysis.training_label(*t)}: {sum(c.training == t for c in run.cells)} cells"
+        for t in trainings)
     facts = [
         KeyValue("created (UTC)", created),
         KeyValue("vanishing", str(m.get("vanishing_version", ""))),
@@ -201,6 +243,8 @@ def build_report(run: Run) -> Report:
                           f"{len(run.missing)} missing"),
         KeyValue("seeds", ", ".join(map(str, n_seeds))),
         KeyValue("datasets", datasets),
+        KeyValue("optimizers", optimizers),
+        KeyValue("primary study", _describe_study(run)),
         KeyValue("training time", _seconds(m.get("train_seconds"))),
     ]
     n_layers_legend = (grid.depth + 1) if grid else (run.cells[0].depth + 1 if run.cells else 0)
@@ -233,7 +277,146 @@ def build_report(run: Run) -> Report:
         versions=_pairs(m.get("versions")),
         platform=_pairs(m.get("platform")),
         layer_legend=legend,
+        primary_note=_primary_note(run, primary),
+        **_why_parts(run, primary, tutorial),
     )
+
+
+def _count(cells: Sequence[analysis.CellStats], attr: str, value: Any) -> str:
+    n = sum(getattr(c, attr) == value for c in cells)
+    return f"{n} cell{'s' if n != 1 else ''}"
+
+
+def _dataset_name(run: Run, dataset_id: str) -> str:
+    for d in run.manifest.get("datasets") or []:
+        if isinstance(d, dict) and d.get("dataset_id") == dataset_id:
+            n = d.get("n_samples")
+            return f"{d.get('name', dataset_id)}" + (f" ({n} samples)" if n else "")
+    return dataset_id or "the data"
+
+
+def _describe_study(run: Run) -> str:
+    p = run.primary
+    if p is None:
+        return ""
+    return (f"{_dataset_name(run, p.dataset_id)} trained with "
+            f"{analysis.training_label(p.optimizer, p.learning_rate)}")
+
+
+def _primary_note(run: Run, primary: Sequence[analysis.CellStats]) -> str:
+    """Said only when the run mixes studies: which cells the first sections use."""
+    if run.primary is None or len(primary) == len(run.cells):
+        return ""
+    others = len(run.cells) - len(primary)
+    return (f"The summary, tutorial, saturation, Glorot, depth, matrix and decision-region "
+            f"sections use the {len(primary)} networks of the primary study, "
+            f"{_describe_study(run)}. The other {others} (other optimizers, other datasets) "
+            "appear in the learning-speed, optimizer, theory and real-data sections.")
+
+
+def _why_parts(run: Run, primary: Sequence[analysis.CellStats],
+               tutorial: dict[str, list[analysis.CellStats]]) -> dict[str, Any]:
+    """The issue-4 sections: saturation, learning speed, optimizers, theory, real data."""
+    out: dict[str, Any] = {}
+
+    comparisons = analysis.saturation_comparisons(primary)
+    if comparisons:
+        hists = tuple(f for f in (figures.activation_histograms(c) for c in comparisons)
+                      if f is not None)
+        inits = tuple(dict.fromkeys(f"{i} ({role})" for c in comparisons
+                                    for i, role in c.initializers))
+        out["saturation"] = Part(
+            figures=(figures.saturation_figure(comparisons), *hists),
+            sentences=analysis.saturation_facts(comparisons),
+            note=(f"Networks: {', '.join(c.activation for c in comparisons)}, "
+                  f"{comparisons[0].depth} hidden layers, initializers {', '.join(inits)}. "
+                  "“Standard” is the same initializer as in the Glorot section."))
+
+    speed = analysis.learning_speed_comparison(primary)
+    if speed is not None:
+        out["learning_speed"] = Part(
+            figures=(figures.learning_speed_figure(speed),),
+            note=(f"Networks: {speed.activation}, {speed.depth} hidden layers (the deepest run), "
+                  f"{', '.join(i for i, _ in speed.initializers)}."))
+
+    study = analysis.optimizer_study(run)
+    if study is not None:
+        act, init = analysis.contrast_focus(study)
+        sentence = analysis.optimizer_sentence(act, init,
+                                               analysis.step_contrasts(study, act, init))
+        out["optimizer_steps"] = Part(
+            figures=(figures.optimizer_steps_figure(study, act, init),),
+            sentences=(sentence,) if sentence else ())
+        labels = [g.name for g in study.grids]
+        div = [c for c in study.cells if c.diverged]
+        out["optimizers"] = Part(
+            figures=(figures.heatmap_panels(
+                study.grids, ("accuracy", "attenuation_end"), labels,
+                caption=(f"Each optimizer side by side ({study.depth} hidden layers, "
+                         f"{_dataset_name(run, study.dataset_id)}; mean over seeds). Top: final "
+                         "accuracy (yellow learned, purple chance). Bottom: attenuation after "
+                         "training, log10 of the first over the last hidden layer's mean "
+                         "|gradient| (red vanishing, blue exploding). At initialisation every "
+                         "optimizer starts from the same weights, so only training can make them "
+                         "differ. * marks pairs where some seeds diverged: they are left out of "
+                         "the mean; “n/m div.” where all did."),
+                alt=(f"Heatmaps, one column per optimizer ({', '.join(labels)}): final "
+                     "accuracy and attenuation after training for each activation × "
+                     "initializer.")),),
+            sentences=_optimizer_sentences(study),
+            note=(f"{len(div)} of {len(study.cells)} networks diverged: "
+                  + ", ".join(f"{c.cell_id} ({analysis.training_label(*c.training)}, "
+                              f"epoch {c.diverged_epoch})" for c in div) + "." if div else ""))
+
+    points = analysis.theory_points(run.cells)
+    out["theory_available"] = bool(points)
+    if points:
+        figs = [figures.theory_scatter(points)]
+        if any(c.theory_glorot_grad_rms is not None for cells in tutorial.values()
+               for c in cells):
+            figs.append(figures.theory_layers_figure(tutorial))
+        out["theory"] = Part(figures=tuple(figs),
+                             sentences=analysis.theory_statements(points))
+
+    blocks = []
+    for rd in analysis.real_data_studies(run):
+        figs = [figures.heatmap_panels(
+            rd.grids, ("accuracy", "attenuation_init", "attenuation_end"),
+            [f"{g.depth} hidden layers" for g in rd.grids],
+            caption=(f"{rd.name}: each activation × initializer at each depth run (columns), "
+                     "mean over seeds. Rows: final accuracy, attenuation before training and "
+                     "after it (log10 of the first over the last hidden layer's mean |gradient|; "
+                     "red vanishing, blue exploding)."
+                     + (f" Always answering the larger class scores "
+                        f"{max(rd.positive_fraction, 1 - rd.positive_fraction):.2f}."
+                        if rd.positive_fraction is not None else "")),
+            alt=(f"Heatmaps for {rd.name}: final accuracy and gradient attenuation per "
+                 "activation and initializer, one column per depth."))]
+        if rd.curves:
+            figs.append(figures.depth_figure(rd.curves))
+        facts = ", ".join(x for x in (
+            f"{rd.n_samples} samples" if rd.n_samples else "",
+            f"{rd.n_features} features" if rd.n_features else "",
+            f"{rd.positive_fraction:.0%} positive" if rd.positive_fraction is not None else "",
+            f"trained with {analysis.training_label(*rd.training)}",
+            f"{len(rd.cells)} networks") if x)
+        blocks.append(DatasetPart(rd.name, facts, Part(figures=tuple(figs))))
+    out["real_data"] = tuple(blocks)
+    return out
+
+
+def _optimizer_sentences(study: analysis.OptimizerStudy) -> tuple[str, ...]:
+    """Per optimizer: how many pairs learned, and the median attenuation after training."""
+    out = []
+    for grid in study.grids:
+        present = [g for g in grid.present() if g.final_accuracy.n]
+        learned = sum(g.final_accuracy.mean >= analysis.LEARNED_ACCURACY for g in present)
+        ends = [g.attenuation_end.mean for g in present if math.isfinite(g.attenuation_end.mean)]
+        med = analysis.format_signed(float(np.median(ends)), 1) if ends else "–"
+        out.append(f"{grid.name}: {learned} of {len(grid.present())} activation × initializer "
+                   f"pairs learned (mean accuracy ≥ {analysis.LEARNED_ACCURACY:g}); median "
+                   f"attenuation after training {med}.")
+    return tuple(out)
 
 
 def _pairs(d: Any) -> tuple[KeyValue, ...]:
