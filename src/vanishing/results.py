@@ -19,7 +19,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -200,7 +200,7 @@ def _row_format(head: str, output_layer: bool, epoch0: bool) -> str:
     return head + ",%d,%d" + "".join(",%.0s" if f in empty else ",%.9g" for f in _FLOATS)
 
 
-def cell_metric_lines(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
+def cell_metric_lines(info: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> list[str]:
     """The metrics.csv lines of one cell, computed from its stored arrays.
 
     Vectorised over epochs and formatted a row at a time with one ``%``: the
@@ -237,12 +237,26 @@ def _csv_field(text: str) -> str:
     return text
 
 
-def write_metrics(results_dir: Path, cell_ids: Iterable[str]) -> None:
-    """metrics.csv for the given cells, in that order, derived from their npz files."""
+def write_metrics(results_dir: Path, cell_ids: Iterable[str],
+                  known: dict[str, list[str]] | None = None) -> None:
+    """metrics.csv for the given cells, in that order.
+
+    ``known`` holds lines already computed (by the workers that trained those
+    cells, from the arrays in memory); the others come from their npz files,
+    reading only the arrays the table needs.
+    """
+    known = known or {}
     parts = [",".join(METRICS_COLUMNS)]
     for cell_id in cell_ids:
-        arrays = read_cell(results_dir, cell_id)
-        parts.extend(cell_metric_lines(arrays["cell_info"], arrays))
+        if cell_id in known:
+            parts.extend(known[cell_id])
+            continue
+        path = cell_path(results_dir, cell_id)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                parts.extend(cell_metric_lines(json.loads(str(z["cell_json"])), z))
+        except Exception as e:
+            raise ResultsError(f"{path}: not a readable cell file ({e})") from None
     write_text(Path(results_dir) / "metrics.csv", "\n".join(parts) + "\n")
 
 

@@ -108,17 +108,25 @@ class Progress:
 
 
 def train_and_write(group: tuple[Cell, ...], X, y, results_dir: Path,
-                    tick: Callable[[float], None] | None = None) -> None:
-    """Train one group and write its cells; the unit of work, in this process or a worker."""
+                    tick: Callable[[float], None] | None = None) -> dict[str, list[str]]:
+    """Train one group and write its cells; the unit of work, in this process or a worker.
+
+    Returns each cell's metrics.csv lines, computed while its arrays are in
+    memory: reading every cell back at the end cost seconds on the critical path.
+    """
     from vanishing import engine
 
     per_epoch = sum((c.depth + 1) / 5 for c in group)
     records = engine.train_group(group, X, y,
                                  on_epoch=None if tick is None else (lambda _epoch: tick(per_epoch)))
     f, fprime = zoo.numpy_activation(group[0].activation)
+    lines = {}
     for r in records:
         arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, X)}
-        results.write_cell(results_dir, cell_info(r.cell, r.status, r.diverged_epoch), arrays)
+        info = cell_info(r.cell, r.status, r.diverged_epoch)
+        results.write_cell(results_dir, info, arrays)
+        lines[r.cell.cell_id] = results.cell_metric_lines(info, arrays)
+    return lines
 
 
 def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
@@ -148,25 +156,28 @@ def _worker_start(ticks) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_train(group: tuple[Cell, ...], X, y, results_dir: Path) -> None:
-    train_and_write(group, X, y, results_dir, tick=_worker_ticks.put)
+def _worker_train(group: tuple[Cell, ...], X, y, results_dir: Path) -> dict[str, list[str]]:
+    return train_and_write(group, X, y, results_dir, tick=_worker_ticks.put)
 
 
 def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, tuple], results_dir: Path,
                  jobs: int,
-                 bar: Progress, on_group: Callable[[int, int], None] | None = None) -> None:
+                 bar: Progress, on_group: Callable[[int, int], None] | None = None) -> dict[str, list[str]]:
     """Train every group, ``jobs`` at a time in worker processes (1: in this process).
+
+    Returns the metrics.csv lines of every cell trained.
 
     Compiling a group's loop is single-threaded and takes seconds, so on a
     2-core machine two workers nearly halve the wall time of a whole matrix.
     """
+    lines: dict[str, list[str]] = {}
     if jobs <= 1 or len(groups) <= 1:
         for g, group in enumerate(groups, start=1):
-            train_and_write(group, *datasets[group[0].data], results_dir, tick=bar.tick)
+            lines.update(train_and_write(group, *datasets[group[0].data], results_dir, tick=bar.tick))
             bar.group_done()
             if on_group is not None:
                 on_group(g, len(groups))
-        return
+        return lines
     ctx = multiprocessing.get_context("spawn")  # fork after TensorFlow has threads is unsafe
     ticks = ctx.Queue()
     with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
@@ -180,7 +191,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
                 while not ticks.empty():
                     bar.tick(ticks.get())
                 for f in done:
-                    f.result()  # a worker's exception surfaces here
+                    lines.update(f.result())  # a worker's exception surfaces here
                     finished += 1
                     bar.group_done()
                     if on_group is not None:
@@ -188,6 +199,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    return lines
 
 
 def train(
@@ -205,14 +217,14 @@ def train(
     """Train what is missing and write the whole results directory; returns the manifest."""
     results_dir = Path(results_dir)
     p = plan(experiment, results_dir, force)
-    datasets = {c.data: zoo.make_dataset(c.data.name, **c.data.kwargs) for c in p.cells}
+    datasets = {d: zoo.make_dataset(d.name, **d.kwargs) for d in dict.fromkeys(c.data for c in p.cells)}
     for data, (X, y) in datasets.items():
         results.write_dataset(results_dir, data.dataset_id, X, y)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
     start = time.perf_counter()
     try:
-        train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
+        lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -242,12 +254,15 @@ def train(
                      for data, (X, y) in datasets.items()],
         "matrices": [{"name": m.name, "activations": list(m.activations),
                       "initializers": [i.label for i in m.initializers],
-                      "depths": list(m.depths), "seeds": list(m.seeds)} for m in experiment.matrices],
+                      "depths": list(m.depths), "seeds": list(m.seeds),
+                      "optimizers": [{"optimizer": t.optimizer.label, "learning_rate": t.learning_rate}
+                                     for t in m.trains],
+                      "dataset_id": m.data.dataset_id} for m in experiment.matrices],
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
         "cells_reused": len(p.done),
         "cells": infos,
     }
-    results.write_metrics(results_dir, [c.cell_id for c in p.cells])
+    results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines)
     results.write_manifest(results_dir, manifest)
     return manifest
