@@ -162,3 +162,35 @@ def test_bad_optimizer_axis_or_data(tmp_path, capsys, extra, words):
     for w in words:
         assert w in err, (w, err)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("sets", "words"), [
+    (["train.learning_rate=inf"], ["train.learning_rate", "inf", "finite"]),
+    (["data.factor=1.5"], ["data.factor", "1.5", "< 1.0"]),
+    (["data.noise=nan"], ["data.noise", "finite"]),
+    (['matrix.a.initializers=[{ name = "variance_scaling", mode = "bogus" }]'],
+     ["matrix.a.initializers[0].mode", "'bogus'", "fan_avg"]),
+    (['matrix.a.initializers=[{ name = "random_normal", stddev = -1 }]'],
+     ["matrix.a.initializers[0].stddev", "> 0"]),
+    (["matrix.a.depths=[0]"], ["overridden by --set matrix.a.depths=[0]", "matrix.a.depths[0]"]),
+    (["matrix.a.depths=[4, 1]"], ["matrix.a.depths[1]", ">= 2", "first and the last hidden layer"]),
+])
+def test_bad_values_are_refused_before_anything_runs(tmp_path, capsys, sets, words):
+    path = write(tmp_path, GOOD)
+    argv = ["train", "--config", str(path), "--results", str(tmp_path / "r")]
+    for s in sets:
+        argv += ["--set", s]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_set_data_name_drops_the_other_datasets_arguments():
+    exp = config.load("default", sets=["data.name=moons"])  # the preset spells out circles' factor
+    assert exp.data.dataset_id == "moons-n1000-noise0.1-seed0"
+    exp = config.load("default", sets=["data.name=breast_cancer"])
+    assert exp.data.dataset_id == "breast_cancer"
+    with pytest.raises(config.ConfigError, match=r"--set data\.noise=-1: key 'data\.noise'"):
+        config.load("default", sets=["data.name=moons", "data.noise=-1"])

@@ -407,3 +407,39 @@ def test_shipped_templates_are_found():
 
 def test_data_uri():
     assert report_html.data_uri(b"hi", name="x.png") == "data:image/png;base64,aGk="
+
+
+DIVERGING = """
+title = "every linear network blows up"
+[data]
+n_samples = 64
+[train]
+epochs = 3
+optimizer = "sgd"
+learning_rate = 1.0e4
+[matrix.main]
+activations = ["linear", "tanh"]  # no sigmoid: learning speed falls back to the first activation
+initializers = [{ name = "random_normal", stddev = 1.0 }, "glorot_uniform"]
+depths = [2, 4]
+seeds = [0]
+"""
+
+
+def test_a_run_where_whole_groups_diverge_during_training_still_renders(tmp_path):
+    from vanishing import config, results, runner
+
+    path = tmp_path / "exp.toml"
+    path.write_text(DIVERGING)
+    out = tmp_path / "results"
+    manifest = runner.train(config.load(config=path), out, progress=False)
+    diverged = [c for c in manifest["cells"] if c["status"] == "diverged"]
+    assert any(c["activation"] == "linear" for c in diverged)  # the scenario really happens
+    for c in diverged:
+        a = results.read_cell(out, c["cell_id"])
+        assert c["diverged_epoch"] >= 1  # during training, not at initialisation
+        assert np.isnan(a["accuracy"][c["diverged_epoch"]:]).all()  # never a made-up 0.5
+        assert np.isnan(a["act_saturated_frac"][c["diverged_epoch"]:]).all()
+    text = render_report(out, tmp_path / "page").read_text(encoding="utf-8")
+    for sid, _ in SECTIONS:
+        assert f'id="{sid}"' in text
+    assert "diverged" in section(text, "matrix")

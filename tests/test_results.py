@@ -137,6 +137,11 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     manifest = results.read_manifest(out)
     assert len(manifest["cells"]) == 2
     assert manifest["command"].endswith("--set 'matrix.m.depths=[2]'")  # shell-quoted, ready to paste
+    assert manifest["overrides"] == ["matrix.m.depths=[2]"]
+    from vanishing.html import render_report
+
+    page = render_report(out, tmp_path / "page").read_text(encoding="utf-8")
+    assert "vanishing report --config config.toml --set &#39;matrix.m.depths=[2]&#39;" in page
     assert "2 cells (2 trained, 0 reused, 0 diverged)" in capsys.readouterr().err
 
 

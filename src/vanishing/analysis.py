@@ -542,7 +542,7 @@ def _orders(x: float) -> str:
 
 
 def findings(grid: Grid | None, curves: Sequence[DepthCurve], n_diverged: int,
-             missing: Sequence[str], epochs: int | None) -> tuple[str, ...]:
+             missing: Sequence[str], epochs: int | None, task: str = "the circles") -> tuple[str, ...]:
     """A few sentences of what this run found, each computed from the numbers above."""
     out: list[str] = []
     if grid is None:
@@ -553,7 +553,7 @@ def findings(grid: Grid | None, curves: Sequence[DepthCurve], n_diverged: int,
     after = f" after {epochs} epochs" if epochs else ""
     out.append(
         f"{len(learned)} of {len(present)} activation × initializer pairs with {grid.depth} "
-        f"hidden layers learned the circles{after} (mean final accuracy ≥ {LEARNED_ACCURACY:g}); "
+        f"hidden layers learned {task}{after} (mean final accuracy ≥ {LEARNED_ACCURACY:g}); "
         f"{len(failed)} stayed near chance (< {CHANCE_ACCURACY:g})."
     )
     finite = [g for g in present if g.attenuation_init.n and not math.isnan(g.attenuation_init.mean)]
@@ -688,12 +688,11 @@ def format_sci(x: float) -> str:
 
 # --- issue 4: why gradients vanish ---------------------------------------------------------
 
-# Activations whose units can die (output exactly 0 on every sample): their dead fraction is shown.
-RELU_LIKE = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "swish", "silu", "hard_silu",
-             "softplus", "mish")
-# The order optimizers are shown in: plain steps first, then the adaptive ones.
-OPTIMIZER_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adadelta", "adam",
-                   "adamax", "nadam", "adamw")
+# Activations whose units can die: exactly 0 on a whole interval of inputs, so a unit can
+# output 0 on every sample. (leaky_relu, elu, gelu, swish... never give exactly 0.)
+RELU_LIKE = ("relu", "relu6", "hard_sigmoid", "hard_silu", "hard_swish", "soft_shrink", "hard_shrink")
+# The order optimizers are shown in: plain steps first, then the adaptive ones (zoo.OPTIMIZERS' names).
+OPTIMIZER_ORDER = ("sgd", "momentum", "rmsprop", "adagrad", "adam", "adamax", "nadam", "adamw")
 SATURATION_ACTIVATIONS = tuple(TUTORIAL_REPORTED)  # sigmoid, tanh, relu: the tutorial's
 
 
@@ -749,7 +748,8 @@ class Comparison:
 
 
 def _comparison(cells: Sequence[CellStats], activation: str, depth: int) -> Comparison | None:
-    mine = [c for c in cells if c.activation == activation and c.depth == depth]
+    # Diverged networks have no curves to draw (NaN from their divergence on): left out.
+    mine = [c for c in cells if c.activation == activation and c.depth == depth and not c.diverged]
     chosen = compared_initializers(_ordered(c.initializer for c in mine))
     if not chosen:
         chosen = tuple((i, "") for i in _ordered(c.initializer for c in mine))[:3]
@@ -763,7 +763,7 @@ def _comparison(cells: Sequence[CellStats], activation: str, depth: int) -> Comp
 def saturation_comparisons(cells: Sequence[CellStats]) -> tuple[Comparison, ...]:
     """sigmoid, tanh, relu at the tutorial's depth (else their most common depth), with
     activation statistics recorded."""
-    recorded = [c for c in cells if c.act_saturated_frac is not None and c.act_values]
+    recorded = [c for c in cells if c.act_saturated_frac is not None and c.act_values and not c.diverged]
     mine = [c for c in recorded if c.activation in SATURATION_ACTIVATIONS]
     if not mine:
         return ()
@@ -771,16 +771,6 @@ def saturation_comparisons(cells: Sequence[CellStats]) -> tuple[Comparison, ...]
     depth = TUTORIAL_DEPTH if TUTORIAL_DEPTH in depths else max(set(depths), key=depths.count)
     out = (_comparison(mine, act, depth) for act in SATURATION_ACTIVATIONS)
     return tuple(c for c in out if c is not None)
-
-
-@dataclass(frozen=True)
-class SaturationFact:
-    activation: str
-    initializer: str
-    layer: int  # the hidden layer quoted (1-based)
-    at_init: float
-    at_end: float
-    dead: bool  # the fraction quoted is of dead units, not saturated ones
 
 
 def saturation_facts(comparisons: Sequence[Comparison]) -> tuple[str, ...]:
@@ -810,7 +800,7 @@ def _pct(x: float) -> str:
 
 def learning_speed_comparison(cells: Sequence[CellStats]) -> Comparison | None:
     """The deepest sigmoid networks run (the depth sweep's), else depth 4, else any activation."""
-    recorded = [c for c in cells if c.update_ratio is not None]
+    recorded = [c for c in cells if c.update_ratio is not None and not c.diverged]
     for act in ("sigmoid", *_ordered(c.activation for c in recorded)):
         mine = [c for c in recorded if c.activation == act]
         if mine:
@@ -827,9 +817,6 @@ class OptimizerStudy:
     trainings: tuple[tuple[str, float], ...]  # (optimizer, learning rate), display order
     grids: tuple[Grid, ...]  # per training
     cells: tuple[CellStats, ...]
-
-    def label(self, training: tuple[str, float]) -> str:
-        return training_label(*training)
 
 
 def optimizer_study(run: Run) -> OptimizerStudy | None:

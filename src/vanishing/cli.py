@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> None:
-    experiment = config.load(args.preset, args.config, args.sets)
-    _, text = config.read_source(args.preset, args.config)
+    source, text = config.read_source(args.preset, args.config)
+    experiment = config.load_text(source, text, args.sets)
     if args.jobs < 1:
         raise config.ConfigError(f"--jobs: value {args.jobs} is not allowed; expected an integer >= 1")
     if args.results.exists() and not args.results.is_dir():
@@ -64,6 +64,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         command=shlex.join(["vanishing", *argv]),
         preset=None if args.config else (args.preset or "default"),
         config_toml=text,
+        overrides=tuple(args.sets),
     )
     diverged = sum(c["status"] == "diverged" for c in manifest["cells"])
     print(f"{args.results}: {len(manifest['cells'])} cells ({manifest['cells_trained']} trained, "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ else:  # pragma: no cover
 
 # Part of every cell's identity: bump when the engine's numbers for the same
 # settings change, so stale results on disk are retrained rather than reused.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 
 DEFAULTS: dict[str, Any] = {
     "title": "The vanishing-gradient matrix",
@@ -53,6 +54,10 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {},
 }
 MATRIX_DEFAULTS: dict[str, Any] = {"depths": [4], "seeds": [0]}
+# Numeric arguments of initializers and optimizers that must be > 0 or >= 0; the rest need only be finite.
+POSITIVE_ARGS = frozenset({"stddev", "gain", "scale", "epsilon"})
+NON_NEGATIVE_ARGS = frozenset({"momentum", "rho", "beta_1", "beta_2", "weight_decay",
+                               "initial_accumulator_value"})
 TOP_KEYS = ("title", "description", "data", "model", "train", "matrix")
 
 
@@ -249,7 +254,11 @@ def apply_sets(raw: dict[str, Any], sets: list[str]) -> tuple[dict[str, Any], di
 
 
 def load(preset: str | None = None, config: Path | None = None, sets: list[str] | None = None) -> Experiment:
-    source, text = read_source(preset, config)
+    return load_text(*read_source(preset, config), sets)
+
+
+def load_text(source: str, text: str, sets: list[str] | None = None) -> Experiment:
+    """An Experiment from TOML text (``source`` names it in messages) and --set overrides."""
     raw, origin = apply_sets(parse_toml(source, text), sets or [])
     return Validator(source, origin).experiment(raw)
 
@@ -266,7 +275,7 @@ class Validator:
     def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
         where = self.source
         for k, item in self.origin.items():
-            if key == k or key.startswith(k + "."):
+            if key == k or key.startswith((k + ".", k + "[")):
                 where = f"{self.source}, overridden by {item}"
         return ConfigError(f"{where}: key {key!r} has value {value!r}; {allowed}")
 
@@ -276,7 +285,7 @@ class Validator:
         for k in value:
             if k not in allowed:
                 raise self.fail(f"{key}.{k}" if key else k, value[k],
-                                f"unknown key; allowed keys here: {', '.join(allowed)}")
+                                f"unknown key; allowed keys here: {', '.join(allowed) or 'none'}")
         return value
 
     def positive_int(self, value: Any, key: str, minimum: int = 1) -> int:
@@ -284,13 +293,20 @@ class Validator:
             raise self.fail(key, value, f"expected an integer >= {minimum}")
         return value
 
-    def number(self, value: Any, key: str, positive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise self.fail(key, value, "expected a number")
+    def number(self, value: Any, key: str, positive: bool = False, below: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, value, "expected a finite number")
         if positive and not value > 0:
             raise self.fail(key, value, "expected a number > 0")
         if not positive and value < 0:
             raise self.fail(key, value, "expected a number >= 0")
+        if below is not None and not value < below:
+            raise self.fail(key, value, f"expected a number >= 0 and < {below}")
+        return float(value)
+
+    def finite(self, value: Any, key: str) -> float:
+        if not math.isfinite(value):
+            raise self.fail(key, value, "expected a finite number")
         return float(value)
 
     def text(self, value: Any, key: str) -> str:
@@ -322,10 +338,15 @@ class Validator:
                 allowed = ", ".join(names[name]) or "none"
                 raise self.fail(f"{key}.{arg}", v, f"{name} takes no argument {arg!r}; "
                                 f"its arguments: {allowed}")
+            choices = zoo.ARG_CHOICES.get((name, arg))
+            if choices is not None and v not in choices:
+                raise self.fail(f"{key}.{arg}", v, f"allowed: {', '.join(map(str, choices))}")
             if isinstance(v, (bool, str)):
                 clean.append((arg, v))
             elif isinstance(v, (int, float)):
-                clean.append((arg, float(v)))  # stddev=1 and stddev=1.0 are one cell
+                clean.append((arg, self.number(v, f"{key}.{arg}", positive=arg in POSITIVE_ARGS)
+                               if arg in POSITIVE_ARGS or arg in NON_NEGATIVE_ARGS
+                               else self.finite(v, f"{key}.{arg}")))  # stddev=1 and 1.0: one cell
             else:
                 raise self.fail(f"{key}.{arg}", v, "expected a number, string or boolean")
         return Spec(name, tuple(sorted(clean)))
@@ -364,6 +385,10 @@ class Validator:
         name = self.text(d.pop("name", "circles"), f"{key}.name")
         if name not in zoo.DATASETS:
             raise self.fail(f"{key}.name", name, f"unknown dataset; allowed: {', '.join(zoo.DATASETS)}")
+        if self.origin.get(f"{key}.name"):
+            # --set data.name=moons on a circles config: the config's circles-only
+            # arguments (factor, ...) do not carry over; those set by --set do.
+            d = {k: v for k, v in d.items() if k in zoo.DATASETS[name] or f"{key}.{k}" in self.origin}
         d = {**DATA_DEFAULTS[name], **d}
         self.table(d, key, zoo.DATASETS[name])
         args = []
@@ -372,8 +397,8 @@ class Validator:
                 args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=2)))
             elif k == "seed":
                 args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=0)))
-            else:
-                args.append((k, self.number(d[k], f"{key}.{k}")))
+            else:  # noise; factor is the inner circle's radius over the outer's
+                args.append((k, self.number(d[k], f"{key}.{k}", below=1.0 if k == "factor" else None)))
         return DataSpec(name, tuple(args))
 
     def optimizers(self, value: Any, key: str, default: TrainSpec) -> tuple[TrainSpec, ...]:
@@ -405,6 +430,10 @@ class Validator:
                         for i, v in enumerate(self.nonempty_list(m["initializers"], f"{key}.initializers"))]
         depths = [self.positive_int(v, f"{key}.depths[{i}]")
                   for i, v in enumerate(self.nonempty_list(m["depths"], f"{key}.depths"))]
+        for i, v in enumerate(depths):
+            if v < 2:  # attenuation compares the first hidden layer with the last: two are needed
+                raise self.fail(f"{key}.depths[{i}]", v, "expected an integer >= 2 (attenuation "
+                                "compares the first and the last hidden layer)")
         seeds = [self.positive_int(v, f"{key}.seeds[{i}]", minimum=0)
                  for i, v in enumerate(self.nonempty_list(m["seeds"], f"{key}.seeds"))]
         if "optimizers" in m:

@@ -28,6 +28,9 @@ from vanishing.config import Cell
 # the same seed never drives two things, and no stream depends on the group.
 INIT_STREAM, BATCH_STREAM = 0, 1
 BOUNDARY_GRID = 81  # points per axis of the decision-region grid
+# Kernels up to this many weights multiply by broadcasting (fast for 5x5, and
+# memory [C, n, fan_in, fan_out]); larger ones by a batched matmul.
+SMALL_KERNEL = 64
 ACTIVATION_SAMPLE = 256  # samples whose activations are kept at init, mid-training and the end
 
 
@@ -142,10 +145,15 @@ def train_group(
     def forward(h):
         """h [C, batch, features] -> (logits [C, batch], hidden pre-activations [C, batch, width] each)."""
         pre = []
-        for i, (k, b) in enumerate(zip(kernels, biases)):
-            # A broadcast multiply-and-sum, not tf.matmul: for 5x5 kernels XLA
-            # fuses it into one loop, where a batched matmul costs a call per cell.
-            h = tf.reduce_sum(h[..., :, None] * k[:, None, :, :], axis=-2) + b[:, None, :]
+        for i, ((fan_in, fan_out), k, b) in enumerate(zip(sizes, kernels, biases)):
+            if fan_in * fan_out <= SMALL_KERNEL:
+                # A broadcast multiply-and-sum, not tf.matmul: for 5x5 kernels XLA fuses
+                # it into one loop, where a batched matmul costs a call per cell. Its
+                # [C, n, fan_in, fan_out] intermediate is why it is kept to small kernels.
+                h = tf.reduce_sum(h[..., :, None] * k[:, None, :, :], axis=-2)
+            else:
+                h = tf.matmul(h, k)
+            h = h + b[:, None, :]
             if i < depth:
                 pre.append(h)
                 h = activation(h)
@@ -283,5 +291,12 @@ def train_group(
             arrays["boundary_logit"] = grid[c]
         arrays.update(extra)
         bad = np.flatnonzero(~np.isfinite(arrays["loss"]))
-        records.append(CellRecord(cell, arrays, int(bad[0]) if bad.size else None))
+        diverged = int(bad[0]) if bad.size else None
+        if diverged is not None:
+            # Comparisons with NaN are False: past divergence, accuracy would read 0.5 and
+            # the saturated and dead fractions 0. Say "no number" instead.
+            for key in ("accuracy", "act_saturated_frac", "act_dead_frac"):
+                arrays[key] = arrays[key].copy()
+                arrays[key][diverged:] = np.nan
+        records.append(CellRecord(cell, arrays, diverged))
     return records

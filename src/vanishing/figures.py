@@ -221,8 +221,9 @@ def heatmap(grid: Grid, what: str) -> Figure:
         ax.set_title(title, loc="left")
     if what == "accuracy":
         caption = (f"Final accuracy of each activation × initializer ({grid.depth} hidden layers), "
-                   "mean over seeds. Yellow learned the circles; dark purple stayed near chance "
-                   "(0.5). * marks pairs where some seeds diverged; they are left out of the mean.")
+                   "mean over seeds. Yellow learned the task; dark purple stayed near chance "
+                   "(0.5 on balanced data). * marks pairs where some seeds diverged; they are "
+                   "left out of the mean.")
         alt = "Heatmap of final accuracy, activations as rows and initializers as columns."
     else:
         when = "before any training" if what == "attenuation_init" else "after the last epoch"

@@ -12,6 +12,7 @@ import base64
 import importlib.resources
 import math
 import mimetypes
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,7 @@ class Report:
     versions: tuple[KeyValue, ...]
     platform: tuple[KeyValue, ...]
     primary_note: str = ""
+    task: str = "two concentric circles"  # what the primary study's networks learn, in words
     saturation: Part = Part()
     learning_speed: Part = Part()
     optimizer_steps: Part = Part()
@@ -163,8 +165,12 @@ def build_report(run: Run) -> Report:
     curves = analysis.depth_curves(summaries)
     epochs = max((c.epochs for c in primary), default=None)
     diverged = [c for c in run.cells if c.diverged]
+    data_name = next((str(d.get("name")) for d in m.get("datasets") or []
+                      if isinstance(d, dict) and run.primary
+                      and d.get("dataset_id") == run.primary.dataset_id), "circles")
+    task = "the circles" if data_name == "circles" else f"the {data_name} task"
     findings = analysis.findings(grid, curves, sum(c.diverged for c in primary), run.missing,
-                                 epochs)
+                                 epochs, task)
 
     summary_figures: tuple[Figure, ...] = ()
     if grid is not None:
@@ -225,8 +231,10 @@ def build_report(run: Run) -> Report:
         subtitle_bits.append(f"preset “{preset}”")
     if created:
         subtitle_bits.append(created[:10])
-    rerun = (f"vanishing report --preset {preset}" if preset
-             else "vanishing report --config config.toml   # the config below, saved")
+    # --set overrides are part of what ran: the rerun repeats them after the config.
+    overrides = "".join(f" --set {shlex.quote(str(s))}" for s in m.get("overrides") or [])
+    rerun = (f"vanishing report --preset {preset}{overrides}" if preset
+             else f"vanishing report --config config.toml{overrides}   # the config below, saved")
     datasets = "; ".join(
         f"{d.get('dataset_id')}: {d.get('name', '?')}, {d.get('n_samples', '?')} samples × "
         f"{d.get('n_features', '?')} features, {_count(run.cells, 'dataset_id', d.get('dataset_id'))}"
@@ -278,6 +286,8 @@ def build_report(run: Run) -> Report:
         platform=_pairs(m.get("platform")),
         layer_legend=legend,
         primary_note=_primary_note(run, primary),
+        task={"circles": "two concentric circles", "moons": "two interleaving half-moons"}.get(
+            data_name, f"the {data_name} data"),
         **_why_parts(run, primary, tutorial),
     )
 

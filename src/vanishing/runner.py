@@ -197,8 +197,12 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
                     if on_group is not None:
                         on_group(finished, len(groups))
         except BaseException:
+            # Groups not started are dropped; a group already training in the other worker
+            # is let finish (the with-block waits), so its cells are kept for the next run.
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    while not ticks.empty():  # the last epochs' ticks may arrive after their group's result
+        bar.tick(ticks.get())
     return lines
 
 
@@ -211,6 +215,7 @@ def train(
     command: str = "",
     preset: str | None = None,
     config_toml: str = "",
+    overrides: tuple[str, ...] = (),
     progress: bool | None = None,
     on_group: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -243,7 +248,8 @@ def train(
         "description": experiment.description,
         "source": experiment.source,
         "config": experiment.raw,
-        "config_toml": config_toml,
+        "config_toml": config_toml,  # the file or preset as written; overrides apply on top
+        "overrides": list(overrides),
         "versions": versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],

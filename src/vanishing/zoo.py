@@ -44,6 +44,13 @@ INITIALIZERS: dict[str, tuple[str, ...]] = {
     "ones": (),
 }
 
+# String arguments and the values Keras accepts for them: checked with the config,
+# so a typo is a message naming the key, not a traceback after training started.
+ARG_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("variance_scaling", "mode"): ("fan_in", "fan_out", "fan_avg"),
+    ("variance_scaling", "distribution"): ("truncated_normal", "untruncated_normal", "uniform", "normal"),
+}
+
 # Optimizers whose update is element-wise, so a slice of a stacked variable
 # trains exactly as that cell would alone (DESIGN.md section 4).
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
