@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from vanishing.results import ResultsError, cell_path, read_cell, read_manifest, update_ratio
+from vanishing.results import (
+    ResultsError,
+    cell_path,
+    kernel_statistics,
+    read_cell,
+    read_manifest,
+    update_ratio,
+)
 
 # What the tutorial reported after 100 epochs (sigmoid, tanh, relu with
 # random_normal(stddev=1.0), 4 hidden layers of 5 units): (loss, accuracy).
@@ -128,18 +135,10 @@ def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats
     try:
         loss = np.asarray(arrays["loss"], dtype=np.float64)
         epochs = loss.shape[0]
-        per_layer: dict[str, list[np.ndarray]] = defaultdict(list)
-        grad_init = []
-        for layer in range(1, depth + 2):
-            k = np.asarray(arrays[f"kernel_{layer}"], dtype=np.float64).reshape(epochs, -1)
-            g = np.asarray(arrays[f"grad_kernel_{layer}"], dtype=np.float64).reshape(epochs, -1)
-            with np.errstate(invalid="ignore", over="ignore"):
-                per_layer["weight_mean"].append(k.mean(1))
-                per_layer["weight_std"].append(k.std(1))
-                per_layer["grad_mean"].append(g.mean(1))
-                per_layer["grad_std"].append(g.std(1))
-                per_layer["grad_abs_mean"].append(np.abs(g).mean(1))
-            grad_init.append(g[0].copy())
+        per_layer = kernel_statistics(arrays, depth + 1)
+        del per_layer["grad_norm"]  # not shown on the page
+        grad_init = [np.asarray(arrays[f"grad_kernel_{layer}"][0], np.float64).ravel()
+                     for layer in range(1, depth + 2)]
         accuracy = np.asarray(arrays["accuracy"], dtype=np.float64)
     except KeyError as e:
         raise ResultsError(f"{path_hint}: array {e} missing") from None
@@ -160,7 +159,7 @@ def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats
         matrices=tuple(info.get("matrices") or ()), status=str(info.get("status", "ok")),
         diverged_epoch=None if diverged_epoch is None else int(diverged_epoch),
         loss=loss, accuracy=accuracy,
-        **{name: np.stack(cols, axis=1) for name, cols in per_layer.items()},
+        **per_layer,
         grad_init=tuple(grad_init), boundary=boundary,
         optimizer=str(info.get("optimizer") or ""),
         learning_rate=math.nan if learning_rate is None else float(learning_rate),

@@ -183,6 +183,26 @@ def update_ratio(kernels: np.ndarray) -> np.ndarray:
     return out
 
 
+KERNEL_STATISTICS = ("weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm")
+
+
+def kernel_statistics(arrays: Mapping[str, np.ndarray], layers: int) -> dict[str, np.ndarray]:
+    """Each of KERNEL_STATISTICS as [epochs+1, layers], over each layer's kernel (biases excluded).
+
+    The one definition metrics.csv and the report both use.
+    """
+    out: dict[str, list[np.ndarray]] = {name: [] for name in KERNEL_STATISTICS}
+    for layer in range(1, layers + 1):
+        k = np.asarray(arrays[f"kernel_{layer}"], np.float64)
+        g = np.asarray(arrays[f"grad_kernel_{layer}"], np.float64)
+        k, g = k.reshape(k.shape[0], -1), g.reshape(g.shape[0], -1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for name, value in zip(KERNEL_STATISTICS, (
+                    k.mean(1), k.std(1), g.mean(1), g.std(1), np.abs(g).mean(1), np.sqrt((g * g).sum(1)))):
+                out[name].append(value)
+    return {name: np.stack(values, axis=1) for name, values in out.items()}
+
+
 # Per row: loss, accuracy, the kernel statistics, then the per-layer activation and update numbers.
 _FLOATS = ("loss", "accuracy", "weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean",
            "grad_norm", "step_grad_abs_mean", "act_mean", "act_std", "act_saturated_frac",
@@ -215,13 +235,9 @@ def cell_metric_lines(info: dict[str, Any], arrays: Mapping[str, np.ndarray]) ->
     stats[:, :, column["step_grad_abs_mean"]] = arrays["step_grad_abs_mean"]
     for name in ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac"):
         stats[:, :depth, column[name]] = arrays[name]
+    for name, values in kernel_statistics(arrays, layers).items():
+        stats[:, :, column[name]] = values
     for layer in range(1, layers + 1):
-        k = arrays[f"kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
-        g = arrays[f"grad_kernel_{layer}"].reshape(epochs, -1).astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            stats[:, layer - 1, column["weight_mean"]:column["grad_norm"] + 1] = np.stack([
-                k.mean(1), k.std(1), g.mean(1), g.std(1), np.abs(g).mean(1), np.sqrt((g * g).sum(1)),
-            ], axis=1)
         stats[:, layer - 1, column["update_ratio"]] = update_ratio(arrays[f"kernel_{layer}"])
     head = ",".join(_csv_field(str(info[k])) for k in
                     ("cell_id", "activation", "initializer", "depth", "width", "seed"))
