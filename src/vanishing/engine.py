@@ -107,13 +107,8 @@ def train_group(
     X: np.ndarray,
     y: np.ndarray,
     on_epoch: Callable[[int], None] | None = None,
-    initial: Sequence[Sequence[np.ndarray]] | None = None,
 ) -> list[CellRecord]:
-    """Train cells that share a group_key; return one record per cell, in order.
-
-    ``initial`` (per cell, per layer kernels) replaces the initializers; tests
-    use it to start plain Keras models and the stack from the same weights.
-    """
+    """Train cells that share a group_key; return one record per cell, in order."""
     keras, tf = zoo.import_keras()
 
     first = cells[0]
@@ -125,7 +120,7 @@ def train_group(
     C, sizes = len(cells), layer_sizes(first, n_features)
     activation = zoo.make_activation(first.activation)
 
-    kernels0 = initial if initial is not None else [initial_kernels(c, n_features) for c in cells]
+    kernels0 = [initial_kernels(c, n_features) for c in cells]
     kernels = [keras.Variable(np.stack([k[i] for k in kernels0]).astype(np.float32), name=f"kernel_{i + 1}")
                for i in range(len(sizes))]
     biases = [keras.Variable(np.zeros((C, fan_out), np.float32), name=f"bias_{i + 1}")
