@@ -19,6 +19,8 @@ import csv
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,19 +95,35 @@ def write_cell(results_dir: Path, cell_info: dict[str, Any], arrays: dict[str, n
     write_npz(cell_path(results_dir, cell_info["cell_id"]), payload)
 
 
-def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
-    """All arrays of one cell (``cell_json`` decoded into ``cell_info``)."""
+@contextmanager
+def open_cell(results_dir: Path, cell_id: str) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarray]]]:
+    """(settings, arrays) of one cell; arrays are read from disk only when accessed.
+
+    A missing, corrupt or foreign file raises ResultsError naming it.
+    """
     path = cell_path(results_dir, cell_id)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        z = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ResultsError(f"{path}: missing (the manifest lists cell {cell_id!r})") from None
     except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, ...
         raise ResultsError(f"{path}: not a readable cell file ({e})") from None
-    if "cell_json" not in arrays:
-        raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
-    arrays["cell_info"] = json.loads(str(arrays.pop("cell_json")))
+    with z:
+        if "cell_json" not in z.files:
+            raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
+        try:
+            yield json.loads(str(z["cell_json"])), z
+        except KeyError as e:
+            raise ResultsError(f"{path}: array {e} missing") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # read lazily
+            raise ResultsError(f"{path}: not a readable cell file ({e})") from None
+
+
+def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
+    """All arrays of one cell (``cell_json`` decoded into ``cell_info``)."""
+    with open_cell(results_dir, cell_id) as (info, z):
+        arrays = {k: z[k] for k in z.files if k != "cell_json"}
+    arrays["cell_info"] = info
     return arrays
 
 
@@ -267,12 +285,8 @@ def write_metrics(results_dir: Path, cell_ids: Iterable[str],
         if cell_id in known:
             parts.extend(known[cell_id])
             continue
-        path = cell_path(results_dir, cell_id)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                parts.extend(cell_metric_lines(json.loads(str(z["cell_json"])), z))
-        except Exception as e:
-            raise ResultsError(f"{path}: not a readable cell file ({e})") from None
+        with open_cell(results_dir, cell_id) as (info, arrays):
+            parts.extend(cell_metric_lines(info, arrays))
     write_text(Path(results_dir) / "metrics.csv", "\n".join(parts) + "\n")
 
 
