@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vanishing import zoo
-from vanishing.config import Cell
+from vanishing.experiment import Cell
 
 # Independent random streams derived from a cell's seed (numpy SeedSequence):
 # the same seed never drives two things, and no stream depends on the group.

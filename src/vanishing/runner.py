@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vanishing import __version__, results, theory, zoo
-from vanishing.config import Cell, DataSpec, Experiment
+from vanishing.experiment import Cell, DataSpec, Experiment
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,138 @@
+"""The plain data of an experiment: frozen dataclasses, shared by every module.
+
+No parsing and no validation here (config.py makes these from TOML and checks
+them), and no TensorFlow: the engine, the runner and the report all import
+this module, whatever else they load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Part of every cell's identity: bump when the engine's numbers for the same
+# settings change, so stale results on disk are retrained rather than reused.
+ENGINE_VERSION = 4
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A named Keras object with arguments: an initializer or an optimizer."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.args)
+
+    @property
+    def label(self) -> str:
+        """``random_normal(stddev=1.0)``; the bare name when no arguments were given."""
+        if not self.args:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.args)})"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()  # in zoo.DATASETS order
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.args)
+
+    @property
+    def dataset_id(self) -> str:
+        """``circles-n1000-noise0.1-factor0.5-seed0``; a real dataset is its name."""
+        short = {"n_samples": "n"}
+        return "-".join([self.name, *(f"{short.get(k, k)}{v}" for k, v in self.args)])
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    batch_size: int
+    optimizer: Spec
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str
+    activations: tuple[str, ...]
+    initializers: tuple[Spec, ...]
+    depths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    trains: tuple[TrainSpec, ...]  # the optimizer axis; one entry when the matrix has none
+    data: DataSpec
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One network of the matrix: everything that determines its numbers."""
+
+    activation: str
+    initializer: Spec
+    depth: int
+    width: int
+    seed: int
+    data: DataSpec
+    train: TrainSpec
+    matrices: tuple[str, ...] = field(default=(), compare=False)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "activation": self.activation,
+            "initializer": self.initializer.label,
+            "initializer_name": self.initializer.name,
+            "initializer_args": self.initializer.kwargs,
+            "depth": self.depth, "width": self.width, "seed": self.seed,
+            "dataset_id": self.data.dataset_id,
+            "optimizer": self.train.optimizer.label,
+            "optimizer_name": self.train.optimizer.name,
+            "optimizer_args": self.train.optimizer.kwargs,
+            "learning_rate": self.train.learning_rate,
+            "batch_size": self.train.batch_size,
+            "epochs": self.train.epochs,
+        }
+
+    @property
+    def cell_id(self) -> str:
+        """Readable, and unique per settings: a hash covers what the prefix leaves out."""
+        digest = hashlib.sha1(
+            json.dumps([ENGINE_VERSION, self.settings()], sort_keys=True).encode()
+        ).hexdigest()[:8]
+        init = re.sub(r"[^a-z0-9.]+", "_", self.initializer.label.lower()).strip("_")
+        return f"{self.activation}-{init}-d{self.depth}-w{self.width}-s{self.seed}-{digest}"
+
+    @property
+    def group_key(self) -> tuple:
+        """Cells with equal keys train as one stacked model (DESIGN.md section 4)."""
+        return (self.activation, self.depth, self.width, self.data, self.train)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    title: str
+    description: str
+    data: DataSpec
+    width: int
+    train: TrainSpec
+    matrices: tuple[Matrix, ...]
+    source: str
+    raw: dict[str, Any] = field(compare=False, hash=False)
+
+    def cells(self) -> list[Cell]:
+        """The union of the matrices' cells, in a stable order; a cell lists every matrix it is in."""
+        found: dict[Cell, list[str]] = {}
+        for m in self.matrices:
+            for cell in (Cell(a, i, d, self.width, s, m.data, t) for t in m.trains for a in m.activations
+                         for i in m.initializers for d in m.depths for s in m.seeds):
+                found.setdefault(cell, []).append(m.name)
+        return [Cell(c.activation, c.initializer, c.depth, c.width, c.seed, c.data, c.train,
+                     tuple(names)) for c, names in found.items()]
