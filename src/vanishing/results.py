@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from vanishing.stats import kernel_statistics, update_ratio
+
 FORMAT = "vanishing-results"
 # Bump only when a reader of version N could misread version N+1; adding keys,
 # columns or npz arrays is not such a change (the contract only grows).
@@ -191,35 +193,6 @@ def read_manifest(results_dir: Path) -> dict[str, Any]:
 
 
 # --- metrics.csv -------------------------------------------------------------
-
-def update_ratio(kernels: np.ndarray) -> np.ndarray:
-    """||W_e - W_(e-1)|| / ||W_(e-1)|| per epoch (NaN at epoch 0): how far a layer moved."""
-    k = kernels.reshape(kernels.shape[0], -1).astype(np.float64)
-    out = np.full(k.shape[0], np.nan)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        out[1:] = np.linalg.norm(k[1:] - k[:-1], axis=1) / np.linalg.norm(k[:-1], axis=1)
-    return out
-
-
-KERNEL_STATISTICS = ("weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm")
-
-
-def kernel_statistics(arrays: Mapping[str, np.ndarray], layers: int) -> dict[str, np.ndarray]:
-    """Each of KERNEL_STATISTICS as [epochs+1, layers], over each layer's kernel (biases excluded).
-
-    The one definition metrics.csv and the report both use.
-    """
-    out: dict[str, list[np.ndarray]] = {name: [] for name in KERNEL_STATISTICS}
-    for layer in range(1, layers + 1):
-        k = np.asarray(arrays[f"kernel_{layer}"], np.float64)
-        g = np.asarray(arrays[f"grad_kernel_{layer}"], np.float64)
-        k, g = k.reshape(k.shape[0], -1), g.reshape(g.shape[0], -1)
-        with np.errstate(invalid="ignore", over="ignore"):
-            for name, value in zip(KERNEL_STATISTICS, (
-                    k.mean(1), k.std(1), g.mean(1), g.std(1), np.abs(g).mean(1), np.sqrt((g * g).sum(1)))):
-                out[name].append(value)
-    return {name: np.stack(values, axis=1) for name, values in out.items()}
-
 
 # Per row: loss, accuracy, the kernel statistics, then the per-layer activation and update numbers.
 _FLOATS = ("loss", "accuracy", "weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean",

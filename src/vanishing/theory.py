@@ -49,6 +49,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from vanishing.stats import layer_attenuation
+
 Activation = Callable[[np.ndarray], np.ndarray]
 
 # Gaussian expectations by the trapezoid rule on a uniform grid of z / sqrt(q),
@@ -176,15 +178,13 @@ def predict_grad_rms(f: Activation, fprime: Activation, kernels: Sequence[np.nda
 
 
 def predicted_attenuation(pred: np.ndarray) -> float:
-    """log10(first hidden layer's predicted gradient / last hidden layer's): pred[0] / pred[L-2].
+    """stats.attenuation of a prediction per layer (the last entry is the output layer).
 
-    The same definition as the report's measured attenuation, which uses mean
-    |gradient| rather than RMS; where a layer's gradient entries are Gaussian
-    (the theories' own assumption) mean |g| = sqrt(2/pi) RMS, so the factor
-    cancels in the ratio and the two are comparable.
+    The report measures attenuation on mean |gradient| rather than RMS; where a
+    layer's gradient entries are Gaussian (the theories' own assumption) mean |g| =
+    sqrt(2/pi) RMS, so the factor cancels in the ratio and the two are comparable.
     """
     pred = np.asarray(pred, dtype=np.float64)
     if pred.shape[0] < 2:
         raise ValueError("predicted_attenuation: needs at least one hidden layer and the output layer")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.log10(pred[0]) - np.log10(pred[-2]))
+    return float(layer_attenuation(pred, pred.shape[0] - 1))

@@ -1,0 +1,227 @@
+"""Summary: the activation x initializer heatmaps and the sentences of what this run found."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vanishing import fmt
+from vanishing.aggregate import DepthCurve, Grid, GroupSummary, depth_curves, main_grid, summarize
+from vanishing.heatmaps import WHAT, draw_heatmap
+from vanishing.plotting import Figure, finish
+from vanishing.reader import Run
+from vanishing.roles import (
+    CHANCE_ACCURACY,
+    LEARNED_ACCURACY,
+    NOTABLE_ATTENUATION,
+    task_words,
+    training_label,
+)
+
+EMPTY = ("No activation × initializer grid in this run: nothing to summarise. The default "
+         "preset trains one (10 activations × 10 initializers).")
+# A depth trend smaller than this (in decades) is "little change".
+DEPTH_TREND = 0.5
+
+
+@dataclass(frozen=True)
+class SummaryPart:
+    task: str  # what the primary study's networks learn, in words
+    primary_note: str
+    findings: tuple[str, ...]
+    figures: tuple[Figure, ...]
+
+
+def build(run: Run) -> SummaryPart | None:
+    primary = run.primary_cells()
+    summaries = summarize(primary)
+    grid = main_grid(run.matrices, summaries)
+    if grid is None:
+        return None
+    epochs = max((c.epochs for c in primary), default=None)
+    name = _dataset_name(run)
+    findings = (learned_sentence(grid, epochs, "the circles" if name == "circles" else f"the {name} task"),
+                *attenuation_sentences(grid), stuck_sentence(grid),
+                depth_sentence(depth_curves(summaries)),
+                *casualty_sentences(sum(c.diverged for c in primary), len(run.missing)))
+    return SummaryPart(task=task_words(name), primary_note=primary_note(run),
+                       findings=tuple(s for s in findings if s),
+                       figures=tuple(heatmap(grid, what) for what in WHAT))
+
+
+def _dataset_name(run: Run) -> str:
+    d = run.dataset(run.primary.dataset_id) if run.primary else None
+    return d.name if d else "circles"
+
+
+def describe_study(run: Run) -> str:
+    """'circles (1000 samples) trained with rmsprop (lr 0.001)'."""
+    p = run.primary
+    if p is None:
+        return ""
+    d = run.dataset(p.dataset_id)
+    data = (d.name + (f" ({d.n_samples} samples)" if d.n_samples else "")) if d else p.dataset_id
+    return f"{data} trained with {training_label(p.optimizer, p.learning_rate)}"
+
+
+def primary_note(run: Run) -> str:
+    """Said only when the run mixes studies: which cells the first sections use."""
+    primary = run.primary_cells()
+    if run.primary is None or len(primary) == len(run.cells):
+        return ""
+    return (f"The summary, tutorial, saturation, Glorot, depth, matrix and decision-region "
+            f"sections use the {len(primary)} networks of the primary study, "
+            f"{describe_study(run)}. The other {len(run.cells) - len(primary)} (other optimizers, "
+            "other datasets) appear in the learning-speed, optimizer, theory and real-data sections.")
+
+
+# --- the findings, each computed from the numbers it states ---------------------------------
+
+def learned_sentence(grid: Grid, epochs: int | None, task: str) -> str:
+    present = grid.present()
+    learned = [g for g in present if g.final_accuracy.mean >= LEARNED_ACCURACY]
+    failed = [g for g in present if g.final_accuracy.n and g.final_accuracy.mean < CHANCE_ACCURACY]
+    after = f" after {epochs} epochs" if epochs else ""
+    return (f"{len(learned)} of {len(present)} activation × initializer pairs with {grid.depth} "
+            f"hidden layers learned {task}{after} (mean final accuracy ≥ {LEARNED_ACCURACY:g}); "
+            f"{len(failed)} stayed near chance (< {CHANCE_ACCURACY:g}).")
+
+
+def attenuation_sentences(grid: Grid) -> tuple[str, ...]:
+    """The strongest vanishing, the activations that vanish on average, the exploding pairs,
+    and the balanced pairs that learned: at initialisation."""
+    finite = [g for g in grid.present() if g.attenuation_init.n and not math.isnan(g.attenuation_init.mean)]
+    if not finite:
+        return ()
+    out = []
+    worst = min(finite, key=lambda g: g.attenuation_init.mean)
+    if worst.attenuation_init.mean <= -NOTABLE_ATTENUATION:
+        acc = worst.final_accuracy
+        out.append(f"The strongest vanishing at initialisation is {worst.activation} with "
+                   f"{worst.initializer}: the first hidden layer's mean |gradient| is smaller than "
+                   f"the last hidden layer's by {fmt.orders(worst.attenuation_init.mean)} (final "
+                   f"accuracy {fmt.mean_std(acc.mean, acc.std, acc.n, 2)}).")
+    per_act: dict[str, list[float]] = defaultdict(list)
+    for g in finite:
+        per_act[g.activation].append(g.attenuation_init.mean)
+    vanish = sorted((float(np.mean(v)), a) for a, v in per_act.items() if np.mean(v) <= -NOTABLE_ATTENUATION)
+    if vanish:
+        listed = ", ".join(f"{a} ({fmt.signed(m, 1)})" for m, a in vanish)
+        out.append(f"Averaged over initializers, gradients vanish by more than an order of "
+                   f"magnitude across {grid.depth} hidden layers at initialisation for: {listed}.")
+    explode = [g for g in finite if g.attenuation_init.mean >= NOTABLE_ATTENUATION]
+    if explode:
+        listed = ", ".join(f"{g.activation} with {g.initializer}" for g in explode[:4])
+        more = f" and {len(explode) - 4} more" if len(explode) > 4 else ""
+        out.append(f"The opposite, gradients growing towards the input by an order of magnitude "
+                   f"or more, happens for {listed}{more}.")
+    balanced = [g for g in finite if abs(g.attenuation_init.mean) < 0.5
+                and g.final_accuracy.mean >= LEARNED_ACCURACY]
+    if balanced:
+        inits = Counter(g.initializer for g in balanced)
+        out.append(f"{len(balanced)} pairs start within half an order of magnitude and learned, "
+                   f"spread over {fmt.plural(len(inits), 'initializer')} "
+                   f"({inits.most_common(1)[0][0]} most often).")
+    return tuple(out)
+
+
+def _first_layer_grad(groups: Sequence[GroupSummary]) -> float:
+    return float(np.median([g.grad_abs_mean_init[0].mean for g in groups]))
+
+
+def _weight_scale(groups: Sequence[GroupSummary]) -> float:
+    """Median over the groups of their median weight std over layers, at initialisation."""
+    return float(np.median([np.median([s.mean for s in g.weight_std_init]) for g in groups]))
+
+
+def stuck_sentence(grid: Grid) -> str:
+    """Initializers with which most activations stay at chance, and how small their weights and
+    gradients are beside those of the pairs that learned.
+
+    Tiny initial weights shrink the forward signal as much as the backward one, so the
+    attenuation ratio stays near 0 while every layer's gradient is minute: that is said
+    only for the initializers whose weights AND first-layer gradient are measured small.
+    """
+    learned = [g for g in grid.present() if g.final_accuracy.mean >= LEARNED_ACCURACY]
+    if not learned:
+        return ""
+    typical_grad, typical_weight = _first_layer_grad(learned), _weight_scale(learned)
+    stuck = []
+    for j, init in enumerate(grid.initializers):
+        column = [row[j] for row in grid.cells if row[j] is not None and row[j].final_accuracy.n]
+        failed = [g for g in column if g.final_accuracy.mean < CHANCE_ACCURACY]
+        if column and len(failed) * 2 > len(column):
+            stuck.append((init, len(failed), len(column), _first_layer_grad(failed), _weight_scale(failed)))
+    if not stuck:
+        return ""
+    listed = "; ".join(f"{init} ({n} of {total} activations, first-layer mean |gradient| "
+                       f"{fmt.sci(grad)}, weight std {fmt.sci(weight)})"
+                       for init, n, total, grad, weight in stuck)
+    sentence = (f"Some initializers leave most activations at chance: {listed}. In the pairs that "
+                f"learned the first-layer mean |gradient| is typically {fmt.sci(typical_grad)} and "
+                f"the weight std {fmt.sci(typical_weight)}.")
+    tiny = [init for init, _, _, grad, weight in stuck
+            if grad < typical_grad / 10 and weight < typical_weight / 2]
+    if tiny:
+        sentence += (f" With {fmt.listing(tiny)} every layer starts with small weights and the "
+                     "gradient is minute everywhere, even where the ratio between layers looks "
+                     "balanced.")
+    return sentence
+
+
+def depth_sentence(curves: Sequence[DepthCurve]) -> str:
+    """How the attenuation at initialisation changes from the shallowest to the deepest network,
+    for the activation x initializer that ends most vanishing; NaN (0/0) curves are not told."""
+    told = [(c, c.attenuation_init[0].mean, c.attenuation_init[-1].mean) for c in curves]
+    told = [t for t in told if not math.isnan(t[1]) and not math.isnan(t[2])]
+    if not told:
+        return ""
+    curve, a0, a1 = min(told, key=lambda t: t[2])
+    change = a1 - a0
+    if change < -DEPTH_TREND:
+        trend = "With depth it gets worse"
+    elif change > DEPTH_TREND:
+        trend = ("With depth the gradient grows towards the input" if a1 > 0 else
+                 "With depth the gap between the first and last hidden layer narrows")
+    else:
+        trend = "Depth changes little here"
+    return (f"{trend}: at initialisation {curve.activation} with {curve.initializer} goes from "
+            f"{fmt.signed(a0, 1)} at depth {curve.depths[0]} to {fmt.signed(a1, 1)} at depth "
+            f"{curve.depths[-1]} (log10 of first over last hidden layer).")
+
+
+def casualty_sentences(n_diverged: int, n_missing: int) -> tuple[str, ...]:
+    out = []
+    if n_diverged:
+        out.append(f"{fmt.plural(n_diverged, 'cell')} diverged (loss became NaN or infinite); "
+                   "they are marked and left out of every end-of-training average.")
+    if n_missing:
+        out.append(f"{fmt.plural(n_missing, 'cell')} listed in the manifest have no results file "
+                   "and are left out.")
+    return tuple(out)
+
+
+# --- the heatmaps ------------------------------------------------------------------------------
+
+def heatmap(grid: Grid, what: str) -> Figure:
+    if what == "accuracy":
+        caption = (f"Final accuracy of each activation × initializer ({grid.depth} hidden layers), "
+                   "mean over seeds. Yellow learned the task; dark purple stayed near chance "
+                   "(0.5 on balanced data). * marks pairs where some seeds diverged; they are "
+                   "left out of the mean.")
+        alt = "Heatmap of final accuracy, activations as rows and initializers as columns."
+    else:
+        when = "before any training" if what == "attenuation_init" else "after the last epoch"
+        caption = (f"Gradient attenuation {when} ({grid.depth} hidden layers): log10 of the first "
+                   "hidden layer's mean |gradient| over the last hidden layer's. Red cells are "
+                   "vanishing (−2 means the first layer gets a hundred times less gradient), blue "
+                   "cells exploding, white balanced.")
+        alt = (f"Heatmap of gradient attenuation {when}, activations as rows, initializers as "
+               "columns, diverging colours centred on zero.")
+    return finish(draw_heatmap(grid, what), caption, alt)
+
+
