@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,61 @@ def test_digits_low_vs_high():
     assert X.shape == (1797, 64) and X.min() == 0 and X.max() == 1
     np.testing.assert_array_equal(y, (raw.target >= 5).astype(np.float32))
     assert int(y.sum()) == 896 and int((1 - y).sum()) == 901  # nearly balanced, as documented
+
+
+def finite_difference_slopes(name: str, z: np.ndarray) -> np.ndarray:
+    """|f'| by differences of Keras' f in float64: no autodiff, so no convention at kinks.
+
+    Where f' is continuous across [z - h, z + h] the forward and backward differences
+    agree; a stencil across a kink (or hard_shrink's jump) makes them disagree, and is
+    left out (NaN): the grid approaches the kink from both sides instead.
+    """
+    keras, tf = zoo.import_keras()
+    f = keras.activations.get(name)
+    h = 1e-6 * np.maximum(1.0, np.abs(z))
+
+    def value(x):
+        return np.asarray(f(tf.constant(x, tf.float64)), np.float64)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        at = value(z)
+        forward, backward = (value(z + h) - at) / h, (at - value(z - h)) / h
+        smooth = np.abs(forward - backward) <= 1e-3 * np.maximum(np.abs(forward), np.abs(backward)) + 1e-9
+        return np.where(smooth, np.abs(forward + backward) / 2, np.nan)
+
+
+def fd_max(name: str, half_width: float, far: bool = False) -> float:
+    """The steepest finite-difference slope on a 0.0005 grid over +-half_width (and far out)."""
+    z = np.linspace(-half_width, half_width, round(2000 * half_width) + 1)
+    if far:  # suprema reached only at +-infinity: softplus, squareplus, tanh_shrink, ...
+        z = np.concatenate([z, 10.0 ** np.arange(2, 7), -(10.0 ** np.arange(2, 7))])
+    return float(np.nanmax(finite_difference_slopes(name, z)))
+
+
+@pytest.mark.parametrize("name", zoo.ACTIVATIONS)
+def test_reference_slope_is_the_supremum_of_finite_difference_slopes(name):
+    reference = zoo.reference_slope(name)
+    # unbounded: widening the window keeps doubling the steepest slope seen
+    growing = fd_max(name, 80.0) > 2 * fd_max(name, 40.0)
+    assert (reference is None) == growing
+    if reference is not None:
+        seen = fd_max(name, 40.0, far=True)
+        # a central difference is the mean of f' over its stencil: it never exceeds the
+        # supremum (celu's autodiff says 2 at 0; the curve's slope never passes 1), and the
+        # grid gets within 0.1 % of it
+        assert seen <= reference * (1 + 1e-6)
+        assert seen >= reference * (1 - 1e-3)
+
+
+def test_reference_slopes_in_closed_form():
+    selu_scale, selu_alpha = 1.0507009873554805, 1.6732632423543772
+    expected = {
+        "sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "celu": 1.0, "elu": 1.0, "softsign": 1.0,
+        "selu": selu_scale * selu_alpha,  # approached from the left of 0
+        "hard_silu": 1.5,  # (2z + 3) / 6 as z -> 3 from the left
+        "hard_sigmoid": 1 / 6, "squareplus": 1.0, "log_sigmoid": 1.0,
+        "gelu": 0.5 + np.sqrt(2) * np.exp(-1) / np.sqrt(2 * np.pi) + 0.5 * math.erf(1.0),  # at z = sqrt(2)
+    }
+    for name, value in expected.items():
+        assert zoo.reference_slope(name) == pytest.approx(value, rel=1e-9), name
+    assert zoo.reference_slope("exponential") is None

@@ -168,3 +168,52 @@ def numpy_activation(name: str):
         return np.asarray(tape.gradient(out, z), np.float64)
 
     return value, derivative
+
+
+# Where reference_slope looks: every interior extremum of the slopes of ACTIVATIONS
+# lies well inside +-SLOPE_RANGE; beyond it only the limits at +-infinity matter.
+SLOPE_RANGE = 20.0
+# A golden-ratio offset keeps every grid point off the kinks (0, +-0.5, +-1, +-3, 6):
+# autodiff's value AT a kink is a convention (celu'(0) = 2), not a slope of the curve.
+_OFF_KINKS = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def _off_grid(center: float, half_width: float, points: int) -> np.ndarray:
+    """~2 * points + 1 points spanning center +- half_width, none on a dyadic kink."""
+    z = center + half_width * (np.arange(-points, points + 1) + _OFF_KINKS) / points
+    return z[z * 64 != np.round(z * 64)]  # belt and braces: no multiple of 1/64 at all
+
+
+@functools.cache
+def reference_slope(name: str) -> float | None:
+    """The supremum of |f'| over the real line, or None when |f'| is unbounded.
+
+    Saturation is a slope far below this one. Kinks are approached from both
+    sides, never evaluated at (selu's supremum, 1.0507 * 1.67326, is the limit from
+    the left of 0). A supremum reached only at +-infinity (softplus, squareplus)
+    is the slope far out. Unbounded: still growing where |z| doubles near 10^6
+    (exponential overflows there).
+    """
+    _, derivative = numpy_activation(name)
+
+    def slope(z: np.ndarray) -> np.ndarray:
+        return np.abs(derivative(z))
+
+    far = 2.0 ** np.arange(4, 21)  # 16 .. ~10^6
+    tails = np.maximum(slope(far), slope(-far))
+    if not np.all(np.isfinite(tails)) or tails[-1] > tails[-2] * (1 + 1e-6):
+        return None
+    z = _off_grid(0.0, SLOPE_RANGE, 20_000)
+    values = slope(z)
+    best = float(max(values.max(), tails.max()))
+    # Zoom in on the highest local maxima: a smooth peak, or the side of a kink
+    # its supremum is approached from; each zoom narrows the window a thousandfold.
+    peaks = np.flatnonzero((values >= np.roll(values, 1)) & (values >= np.roll(values, -1)))
+    for i in peaks[np.argsort(values[peaks])[-4:]]:
+        center, half_width = float(z[i]), float(z[1] - z[0])
+        while half_width > 1e-12:
+            zoom = _off_grid(center, half_width, 1000)
+            zoom_values = slope(zoom)
+            center, half_width = float(zoom[np.argmax(zoom_values)]), half_width / 1000
+            best = max(best, float(zoom_values.max()))
+    return best
