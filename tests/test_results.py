@@ -48,7 +48,10 @@ def test_npz_shapes(smoke_results, smoke_experiment):
     assert a["kernel_1"].shape == (e, 2, 5) and a["kernel_5"].shape == (e, 5, 5)
     assert a["kernel_9"].shape == a["grad_kernel_9"].shape == (e, 5, 1)
     assert a["bias_9"].shape == (e, 1) and a["loss"].shape == a["accuracy"].shape == (e,)
-    assert a["step_grad_abs_mean"].shape == (e, 9)
+    assert a["step_grad_abs_mean"].shape == a["delta_rms"].shape == (e, 9)
+    snapshots, samples = len(a["act_snapshot_epochs"]), len(a["act_sample_index"])
+    assert a["delta_values_1"].shape == a["act_values_8"].shape == (snapshots, samples, 5)
+    assert a["delta_values_9"].shape == (snapshots, samples, 1) and "act_values_9" not in a
     assert "kernel_10" not in a
     assert a["boundary_logit"].shape == (len(a["boundary_y"]), len(a["boundary_x"]))
 
