@@ -41,6 +41,22 @@ def test_layout_and_manifest(smoke_results, smoke_experiment):
     assert set(np.unique(y)) == {0.0, 1.0}
 
 
+def test_manifest_names_the_primary_study(smoke_results):
+    """The smoke preset's top-level [data] and [train], in the labels its cells carry."""
+    manifest = results.read_manifest(smoke_results)
+    primary = manifest["primary"]
+    assert primary == {"dataset_id": "circles-n200-noise0.1-factor0.5-seed0", "optimizer": "rmsprop",
+                       "learning_rate": 0.001}
+
+    def in_primary(cell):
+        return all(cell[key] == value for key, value in primary.items())
+
+    assert all(in_primary(c) for c in manifest["cells"] if "main" in c["matrices"])
+    others = [c for c in manifest["cells"] if not in_primary(c)]  # the optimizer and real-data studies
+    assert {(c["optimizer"], c["dataset_id"]) for c in others} == {
+        ("sgd", primary["dataset_id"]), ("rmsprop", "breast_cancer")}
+
+
 def test_npz_shapes(smoke_results, smoke_experiment):
     cell = next(c for c in smoke_experiment.cells() if c.depth == 8)
     a = results.read_cell(smoke_results, cell.cell_id)

@@ -206,6 +206,26 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     return lines
 
 
+def study(experiment: Experiment, datasets: dict[DataSpec, tuple]) -> dict[str, Any]:
+    """The manifest's description of what was studied: datasets, matrices, the primary study."""
+    return {
+        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, **data.kwargs,
+                      "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+                      "positive_fraction": round(float(y.mean()), 4)}
+                     for data, (X, y) in datasets.items()],
+        "matrices": [{"name": m.name, "activations": list(m.activations),
+                      "initializers": [i.label for i in m.initializers],
+                      "depths": list(m.depths), "seeds": list(m.seeds),
+                      "optimizers": [{"optimizer": t.optimizer.label, "learning_rate": t.learning_rate}
+                                     for t in m.trains],
+                      "dataset_id": m.data.dataset_id} for m in experiment.matrices],
+        # The primary study: the top-level [data] trained with the top-level [train], in the
+        # labels its cells carry, so a reader finds its cells without re-validating the config.
+        "primary": {"dataset_id": experiment.data.dataset_id, "optimizer": experiment.train.optimizer.label,
+                    "learning_rate": experiment.train.learning_rate},
+    }
+
+
 def train(
     experiment: Experiment,
     results_dir: Path,
@@ -254,16 +274,7 @@ def train(
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
                      "cpu_count": os.cpu_count(), "device": device()},
-        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, **data.kwargs,
-                      "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-                      "positive_fraction": round(float(y.mean()), 4)}
-                     for data, (X, y) in datasets.items()],
-        "matrices": [{"name": m.name, "activations": list(m.activations),
-                      "initializers": [i.label for i in m.initializers],
-                      "depths": list(m.depths), "seeds": list(m.seeds),
-                      "optimizers": [{"optimizer": t.optimizer.label, "learning_rate": t.learning_rate}
-                                     for t in m.trains],
-                      "dataset_id": m.data.dataset_id} for m in experiment.matrices],
+        **study(experiment, datasets),
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
         "cells_reused": len(p.done),
