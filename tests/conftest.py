@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,29 @@ def smoke_results(tmp_path_factory, smoke_experiment) -> Path:
     runner.train(smoke_experiment, out, command="vanishing train --preset smoke", preset="smoke",
                  progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_results(tmp_path_factory, smoke_results) -> Path:
+    """The smoke run cut to one network, the tutorial's sigmoid (seed 0, the primary study): a
+    page that renders in a second or two, for tests of what happens around rendering (read-only)."""
+    out = tmp_path_factory.mktemp("small") / "results"
+    shutil.copytree(smoke_results, out)
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["cells"] = [e for e in manifest["cells"]
+                         if e["activation"] == "sigmoid"
+                         and e["initializer"] == "random_normal(stddev=1.0)" and e["depth"] == 4
+                         and e["seed"] == 0 and e["optimizer"] == "rmsprop"
+                         and e["dataset_id"] == manifest["primary"]["dataset_id"]]
+    assert len(manifest["cells"]) == 1
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_page(tmp_path_factory, smoke_results) -> Path:
+    """index.html rendered once from the smoke run (read-only)."""
+    from vanishing.html import render_report
+
+    return render_report(smoke_results, tmp_path_factory.mktemp("page"))

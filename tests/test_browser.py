@@ -10,9 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
-from vanishing.html import SECTIONS, render_report
+from vanishing.sections import SECTIONS
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -26,15 +24,10 @@ def chromium_path() -> str:
                          "or set VANISHING_CHROMIUM to its path")
 
 
-@pytest.fixture(scope="module")
-def page_path(smoke_results, tmp_path_factory) -> Path:
-    return render_report(smoke_results, tmp_path_factory.mktemp("browser"))
-
-
-def test_chromium_opens_the_page_offline_without_errors(page_path, tmp_path):
+def test_chromium_opens_the_page_offline_without_errors(smoke_page, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    url = page_path.resolve().as_uri()
+    url = smoke_page.resolve().as_uri()
     requests: list[str] = []
     console_errors: list[str] = []
     page_errors: list[str] = []
@@ -68,7 +61,7 @@ def test_chromium_opens_the_page_offline_without_errors(page_path, tmp_path):
     assert console_errors == []
     assert page_errors == []
     assert n_images >= 9 and broken == []
-    assert sections == [sid for sid, _ in SECTIONS]
+    assert sections == [s.id for s in SECTIONS]
     assert {"saturation", "learning-speed", "theory", "optimizers", "real-data"} <= set(sections)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000

@@ -116,7 +116,9 @@ def change_error(arrays, trajectory: list[np.ndarray]) -> float:
     return worst
 
 
-@pytest.mark.parametrize("optimizer", list(KERAS_OPTIMIZERS))
+# momentum and adam train like sgd and rmsprop, one more time each: they run in `nox -s slow`.
+@pytest.mark.parametrize("optimizer", [pytest.param(o, marks=pytest.mark.slow) if o in ("momentum", "adam")
+                                       else o for o in KERAS_OPTIMIZERS])
 def test_stack_equals_cells_trained_one_by_one_in_keras(tmp_path, optimizer):
     """Same initial weights, same batch order, model.fit one cell at a time: same trajectory."""
     keras, _ = zoo.import_keras()
@@ -195,6 +197,7 @@ def test_initial_weights_follow_the_keras_initializer_for_the_2d_shape(tmp_path)
         assert len(firsts) == 2 and not np.array_equal(firsts[0], firsts[1])
 
 
+@pytest.mark.slow  # trains the same cells in three stacks
 def test_same_settings_same_numbers_whatever_the_stack(tmp_path):
     exp = load(tmp_path, SMALL)
     cells = exp.cells()

@@ -1,7 +1,8 @@
-"""The report page: sections, self-containment, escaping, bad input, atomic writes."""
+"""The report page: the section list, self-containment, escaping, bad input, atomic writes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 
 from vanishing import html as report_html
-from vanishing.html import SECTIONS, render_report
+from vanishing.html import render_report
+from vanishing.reader import load_run
 from vanishing.results import ResultsError, cell_path, read_cell, write_cell
+from vanishing.sections import SECTIONS
 
 REMOTE = re.compile(r"(?i)(https?:)?//")
 
@@ -44,10 +47,8 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def rendered(smoke_results, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    index = render_report(smoke_results, out)
-    return index, index.read_text(encoding="utf-8")
+def rendered(smoke_page):
+    return smoke_page, smoke_page.read_text(encoding="utf-8")
 
 
 def copy_results(src: Path, dst: Path) -> Path:
@@ -71,26 +72,67 @@ def test_render_writes_index_and_a_copy_of_metrics(rendered, smoke_results):
     assert (index.parent / "metrics.csv").read_bytes() == (smoke_results / "metrics.csv").read_bytes()
 
 
-def test_every_section_is_present_with_its_anchor(rendered):
+class Headings(HTMLParser):
+    """The text of every <h2> and of every navigation link, in page order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.h2: list[str] = []
+        self.nav: list[tuple[str, str]] = []
+        self._in: str | None = None
+        self._href = ""
+        self._in_nav = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "nav":
+            self._in_nav = True
+        if tag == "h2" or (tag == "a" and self._in_nav):
+            self._in, self._href = tag, dict(attrs).get("href") or ""
+            (self.h2 if tag == "h2" else self.nav).append(("", self._href) if tag == "a" else "")
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._in_nav = False
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "h2":
+            self.h2[-1] += data
+        elif self._in == "a":
+            text, href = self.nav[-1]
+            self.nav[-1] = (text + data, href)
+
+
+def test_section_ids_navigation_and_headings_come_from_the_one_list(rendered):
     page = Page(rendered[1])
-    ids = [a.get("id") for t, a in page.tags if t == "section"]
-    assert ids == [sid for sid, _ in SECTIONS]
-    links = [a["href"] for a in page.all("a")]
-    for sid, _ in SECTIONS:
-        assert f"#{sid}" in links
+    assert [a.get("id") for t, a in page.tags if t == "section"] == [s.id for s in SECTIONS]
+    found = Headings(rendered[1])
+    assert found.h2 == [s.title for s in SECTIONS]
+    assert found.nav == [(s.title, f"#{s.id}") for s in SECTIONS]
+
+
+def test_another_list_makes_another_page(smoke_results):
+    # Reordered, retitled and one section for another kind of run: the page follows the list alone.
+    run = load_run(smoke_results)
+    mine = (dataclasses.replace(SECTIONS[-1], title="How to rerun"), SECTIONS[6],
+            dataclasses.replace(SECTIONS[0], kinds=frozenset({"keras"})))
+    text = report_html.render_html(report_html.build_page(run, mine))
+    assert [a.get("id") for t, a in Page(text).tags if t == "section"] == ["reproduce", "depth"]
+    assert Headings(text).h2 == ["How to rerun", "Depth"]
+    assert Headings(text).nav == [("How to rerun", "#reproduce"), ("Depth", "#depth")]
 
 
 def test_every_section_has_its_data_on_the_smoke_run(rendered, smoke_results):
-    # The smoke preset has the default's shape, so no section should fall back to "no data";
-    # the theory section only when these results carry no theory predictions (they are optional).
+    # The smoke preset has the default's shape plus an optimizer and a real dataset: no section
+    # may fall back to "no data", and it records theory predictions.
     text = rendered[1]
-    if _has_theory(smoke_results):
-        assert 'class="empty"' not in text
-    else:
-        outside = text[:text.index('id="theory"')] + text[text.index('id="depth"'):]
-        assert 'class="empty"' not in outside
-    page = Page(rendered[1])
-    assert len(page.all("img")) >= 9  # 3 heatmaps, 3 tutorial, 2 glorot, depth, boundaries
+    assert 'class="empty"' not in text
+    manifest = json.loads((smoke_results / "manifest.json").read_text())
+    assert "theory_meanfield_grad_rms" in read_cell(smoke_results, manifest["cells"][0]["cell_id"])
+    page = Page(text)
+    assert len(page.all("img")) >= 15
     assert len(page.all("figcaption")) == len(page.all("img"))
 
 
@@ -139,43 +181,27 @@ def test_reproduce_section_names_command_versions_and_seeds(rendered, smoke_resu
         assert line.replace('"', "&#34;") in reproduce
 
 
-def _has_theory(results: Path) -> bool:
-    cell_id = json.loads((results / "manifest.json").read_text())["cells"][0]["cell_id"]
-    return "theory_meanfield_grad_rms" in read_cell(results, cell_id)
-
-
 def section(text: str, sid: str) -> str:
     """The HTML of one <section>, from its opening tag to its closing one."""
     start = text.index(f'<section id="{sid}"')
     return text[start:text.index("</section>", start)]
 
 
-NEW_SECTIONS = ("saturation", "learning-speed", "optimizers", "theory", "real-data")
-
-
-def test_why_sections_have_figures_on_the_smoke_run(rendered, smoke_results):
+def test_why_sections_have_figures_on_the_smoke_run(rendered):
     text = rendered[1]
-    for sid in NEW_SECTIONS:
-        part = section(text, sid)
-        page = Page(part)
-        assert page.all("h2") and 'class="lead"' in part, sid
-        if sid == "theory" and not _has_theory(smoke_results):
-            assert "not in this results directory" in part
-            continue
+    for sid in ("saturation", "learning-speed", "optimizers", "theory", "real-data"):
+        page = Page(section(text, sid))
         assert page.all("img"), f"section {sid} has no figure"
         assert len(page.all("figcaption")) == len(page.all("img"))
-    assert len(Page(section(text, "saturation")).all("img")) == 4  # lines + 3 histogram grids
-    assert len(Page(section(text, "learning-speed")).all("img")) == 2  # depth + optimizers
+    assert len(Page(section(text, "learning-speed")).all("img")) == 2  # update ratio + optimizers
     speed = section(text, "learning-speed")
     assert "sgd (lr 0.1)" in speed and "rmsprop (lr 0.001)" in speed
     assert "breast_cancer" in section(text, "real-data")
+    assert len(Page(section(text, "theory")).all("img")) == 2  # the scatter and the per-layer figure
 
 
 def test_summary_and_matrix_use_the_primary_study_only(rendered, smoke_results):
-    from vanishing import analysis
-
-    run = analysis.load_run(smoke_results)
-    manifest = run.manifest
+    manifest = json.loads((smoke_results / "manifest.json").read_text())
     primary = [e for e in manifest["cells"] if e["activation"] == "tanh"
                and e["initializer"] == "glorot_uniform" and e["depth"] == 4
                and e["optimizer"] == "rmsprop" and e["dataset_id"].startswith("circles")]
@@ -183,7 +209,7 @@ def test_summary_and_matrix_use_the_primary_study_only(rendered, smoke_results):
     matrix = section(rendered[1], "matrix")
     row = matrix[matrix.index("<th scope=\"row\">tanh</th><td class=\"init\">glorot_uniform"):]
     row = row[:row.index("</tr>")]
-    expected = analysis.format_stat(analysis.Stat.of(finals), 3)
+    expected = f"{np.mean(finals):.3f} ± {np.std(finals):.3f}"
     assert f"<td>{len(finals)}/{len(finals)}</td>" in row
     assert f'<td class="num">{expected}</td>' in row
     # No depth-3 table: the only depth-3 network is on breast_cancer.
@@ -209,8 +235,8 @@ def _strip_theory(results: Path) -> None:
         write_cell(results, info, arrays)
 
 
-def test_results_without_theory_still_render_and_say_so(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_results_without_theory_still_render_and_say_so(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
     _strip_theory(results)
     text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
     theory = section(text, "theory")
@@ -218,15 +244,8 @@ def test_results_without_theory_still_render_and_say_so(smoke_results, tmp_path)
     assert not Page(theory).all("img")
 
 
-def test_results_with_theory_show_the_scatter_and_the_layers(rendered):
-    theory = section(rendered[1], "theory")
-    assert len(Page(theory).all("img")) == 2  # the scatter and the per-layer figure
-    assert "256 units wide" in theory  # where the theory holds, and why width 5 does not
-    assert "decades" in theory and "per example" in theory  # this run's numbers, per activation
-
-
-def test_sections_without_data_name_the_preset_that_fills_them(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_sections_without_data_name_the_preset_that_fills_them(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
 
     def only_primary(m):
         m["cells"] = [e for e in m["cells"] if e["optimizer"] == "rmsprop"
@@ -235,6 +254,7 @@ def test_sections_without_data_name_the_preset_that_fills_them(smoke_results, tm
     text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
     assert 'class="empty"' in section(text, "optimizers")
     assert "optimizers and full presets" in section(text, "optimizers")
+    assert 'class="empty"' not in section(text, "summary")
     assert "realdata and full presets" in section(text, "real-data")
     assert "optimizers and full presets" in section(text, "learning-speed")
     assert Page(section(text, "learning-speed")).all("img")  # the depth figure stays
@@ -242,15 +262,15 @@ def test_sections_without_data_name_the_preset_that_fills_them(smoke_results, tm
 
 def test_tutorial_table_shows_reported_and_measured(rendered):
     text = rendered[1]
-    tutorial = text[text.index('id="tutorial"'):text.index('id="glorot"')]
+    tutorial = section(text, "tutorial")
     for reported in ("0.665", "0.588", "0.0129", "0.993", "0.0169", "0.994"):
         assert f"<td>{reported}</td>" in tutorial
 
 
 # --- labels cannot inject markup -------------------------------------------------------------
 
-def test_script_in_title_and_labels_is_escaped(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_script_in_title_and_labels_is_escaped(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
     evil = "<script>alert('x')</script>"
 
     def edit(m):
@@ -267,8 +287,8 @@ def test_script_in_title_and_labels_is_escaped(smoke_results, tmp_path):
 
 # --- results that are incomplete but readable ---------------------------------------------------
 
-def test_missing_cell_still_renders_and_says_so(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_missing_cell_still_renders_and_says_so(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
     cell_id = json.loads((results / "manifest.json").read_text())["cells"][-1]["cell_id"]
     cell_path(results, cell_id).unlink()
     text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
@@ -276,8 +296,8 @@ def test_missing_cell_still_renders_and_says_so(smoke_results, tmp_path):
     assert cell_id in text
 
 
-def test_diverged_cell_is_marked(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_diverged_cell_is_marked(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
     entry = json.loads((results / "manifest.json").read_text())["cells"][0]
     arrays = read_cell(results, entry["cell_id"])
     info = arrays.pop("cell_info")
@@ -296,12 +316,12 @@ def test_diverged_cell_is_marked(smoke_results, tmp_path):
     assert ">nan<" not in text.lower()
 
 
-def test_empty_manifest_renders_with_sections_saying_no_data(smoke_results, tmp_path):
-    results = copy_results(smoke_results, tmp_path / "results")
+def test_empty_manifest_renders_with_sections_saying_no_data(small_results, tmp_path):
+    results = copy_results(small_results, tmp_path / "results")
     edit_manifest(results, lambda m: m.update(cells=[], matrices=[]))
     text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
     ids = [a.get("id") for t, a in Page(text).tags if t == "section"]
-    assert ids == [sid for sid, _ in SECTIONS]
+    assert ids == [s.id for s in SECTIONS]
     assert text.count('class="empty"') >= 5
 
 
@@ -354,14 +374,17 @@ def test_missing_metrics_names_the_file(smoke_results, tmp_path):
 
 # --- atomic write ----------------------------------------------------------------------------
 
-def _old_report(smoke_results: Path, out: Path) -> tuple[bytes, bytes]:
-    render_report(smoke_results, out)
+def _old_report(out: Path) -> tuple[bytes, bytes]:
+    """A previous report in out/: what a failed render must leave as it was."""
+    out.mkdir(parents=True)
+    (out / "index.html").write_text("<p>the previous page</p>", encoding="utf-8")
+    (out / "metrics.csv").write_text("the,previous,metrics\n", encoding="utf-8")
     return (out / "index.html").read_bytes(), (out / "metrics.csv").read_bytes()
 
 
-def test_failure_while_writing_leaves_the_old_page(smoke_results, tmp_path, monkeypatch):
+def test_failure_while_writing_leaves_the_old_page(small_results, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    before = _old_report(smoke_results, out)
+    before = _old_report(out)
     real_write_text = Path.write_text
 
     def torn_write(self, text, *args, **kwargs):
@@ -370,31 +393,31 @@ def test_failure_while_writing_leaves_the_old_page(smoke_results, tmp_path, monk
         raise OSError("disk full")
     monkeypatch.setattr(Path, "write_text", torn_write)
     with pytest.raises(OSError, match="disk full"):
-        render_report(smoke_results, out)
+        render_report(small_results, out)
     monkeypatch.undo()
     assert (out / "index.html").read_bytes() == before[0]
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
 
 
-def test_failure_while_rendering_leaves_the_old_page(smoke_results, tmp_path):
+def test_failure_while_rendering_leaves_the_old_page(small_results, tmp_path):
     out = tmp_path / "out"
-    before = _old_report(smoke_results, out)
+    before = _old_report(out)
     broken = tmp_path / "templates"
     broken.mkdir()
     (broken / "base.html.j2").write_text("<p>{{ model.no_such_field }}</p>", encoding="utf-8")
     with pytest.raises(ResultsError, match="no_such_field"):
-        render_report(smoke_results, out, templates=broken)
+        render_report(small_results, out, templates=broken)
     assert (out / "index.html").read_bytes() == before[0]
     assert (out / "metrics.csv").read_bytes() == before[1]
 
 
 # --- templates -------------------------------------------------------------------------------
 
-def test_own_templates_override_file_by_file(smoke_results, tmp_path):
+def test_own_templates_override_file_by_file(small_results, tmp_path):
     mine = tmp_path / "templates"
     mine.mkdir()
     (mine / "style.css").write_text("body { color: #123456; }\n", encoding="utf-8")
-    text = render_report(smoke_results, tmp_path / "out", templates=mine).read_text()
+    text = render_report(small_results, tmp_path / "out", templates=mine).read_text()
     assert "#123456" in text
     assert 'id="summary"' in text  # the rest still comes from the shipped templates
 
@@ -402,7 +425,7 @@ def test_own_templates_override_file_by_file(smoke_results, tmp_path):
 def test_shipped_templates_are_found():
     d = report_html.default_templates_dir()
     assert (d / "base.html.j2").is_file() and (d / "style.css").is_file()
-    assert {p.name for p in (d / "partials").iterdir()} >= {f"{s}.html.j2" for s, _ in SECTIONS}
+    assert {p.name for p in (d / "partials").iterdir()} >= {f"{s.id}.html.j2" for s in SECTIONS}
 
 
 def test_data_uri():
@@ -425,6 +448,7 @@ seeds = [0]
 """
 
 
+@pytest.mark.slow  # trains its own run
 def test_a_run_where_whole_groups_diverge_during_training_still_renders(tmp_path):
     from vanishing import config, results, runner
 
@@ -440,6 +464,6 @@ def test_a_run_where_whole_groups_diverge_during_training_still_renders(tmp_path
         assert np.isnan(a["accuracy"][c["diverged_epoch"]:]).all()  # never a made-up 0.5
         assert np.isnan(a["act_saturated_frac"][c["diverged_epoch"]:]).all()
     text = render_report(out, tmp_path / "page").read_text(encoding="utf-8")
-    for sid, _ in SECTIONS:
+    for sid in (s.id for s in SECTIONS):
         assert f'id="{sid}"' in text
     assert "diverged" in section(text, "matrix")

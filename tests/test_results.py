@@ -113,6 +113,7 @@ def test_accuracy_is_logit_above_zero(smoke_results, smoke_experiment):
     assert a["accuracy"][-1] == pytest.approx(np.mean((h[:, 0] > 0) == (y > 0.5)), abs=1e-6)
 
 
+@pytest.mark.slow  # several trainings
 def test_reuse_force_and_resume_after_interruption(tmp_path):
     path = tmp_path / "exp.toml"
     path.write_text(TINY)
@@ -151,7 +152,7 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(TINY)
     out = tmp_path / "r"
-    assert cli.main(["train", "--config", str(path), "--results", str(out),
+    assert cli.main(["train", "--config", str(path), "--results", str(out), "--jobs", "1",
                      "--set", "matrix.m.depths=[2]"]) == 0
     manifest = results.read_manifest(out)
     assert len(manifest["cells"]) == 2
@@ -225,6 +226,7 @@ def test_progress_bar_speaks_only_to_a_terminal(capsys):
     assert "groups 1/2" in err and "model-epochs 5/10" in err and "/s" in err
 
 
+@pytest.mark.slow  # real worker processes, two trainings
 def test_worker_processes_give_the_same_numbers_as_one_process(tmp_path):
     """--jobs N trains groups in spawned workers; a cell's numbers must not depend on it."""
     path = tmp_path / "exp.toml"

@@ -114,8 +114,9 @@ def data_uri(data: bytes, mime: str | None = None, name: str = "") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def render_html(page: Page, templates: Path | None = None) -> str:
-    env = make_environment(templates)
+def render_html(page: Page, env: jinja2.Environment | None = None) -> str:
+    """The ONE render call: the page model through base.html.j2."""
+    env = env or make_environment()
     try:
         return env.get_template("base.html.j2").render(model=page)
     except jinja2.TemplateError as e:
@@ -131,6 +132,7 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
     so a failure leaves a previous report as it was.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
+    env = make_environment(templates)  # a bad --templates fails before any work
     run = load_run(results_dir)
     metrics = results_dir / "metrics.csv"
     if not metrics.is_file():
@@ -139,7 +141,7 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
         raise ResultsError(f"--out: {out_dir} exists and is not a directory")
     with np.errstate(all="ignore"):
         page = build_page(run)
-    text = render_html(page, templates)
+    text = render_html(page, env)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "metrics.csv") as tmp:
         shutil.copyfile(metrics, tmp)

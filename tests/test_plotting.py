@@ -1,0 +1,67 @@
+"""plotting.py and heatmaps.py: layer colours, and what a heatmap draws."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+
+from vanishing import aggregate, heatmaps, plotting, reader
+
+
+@pytest.fixture(scope="module")
+def run(smoke_results):
+    return reader.load_run(smoke_results)
+
+
+def test_layer_colours_run_from_input_blue_to_output_orange_and_are_distinct():
+    for n in (1, 2, 5, 9, 33):
+        colours = plotting.layer_colours(n)
+        assert len(colours) == n and len(set(colours)) == n
+    # Any depth starts on the same dark blue and ends on the same orange.
+    assert plotting.layer_colours(5)[0] == plotting.layer_colours(9)[0] == "#1d3a8a"
+    assert plotting.layer_colours(5)[-1] == plotting.layer_colours(9)[-1] == "#d9541e"
+    assert plotting.layer_label(5, 5) == "output" and plotting.layer_label(1, 5) == "layer 1"
+
+
+def test_finish_makes_an_svg_or_png_data_uri_of_the_drawn_size():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1])
+    svg = plotting.finish(fig, "a caption", "alt text")
+    assert svg.uri.startswith("data:image/svg+xml;base64,")
+    assert b"<svg" in base64.b64decode(svg.uri.split(",", 1)[1])
+    fig, ax = plt.subplots(figsize=(3, 2))
+    png = plotting.finish(fig, "c", "a", fmt="png")
+    assert base64.b64decode(png.uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 0 < png.width < 400 and 0 < png.height < 300  # 3 x 2 inches, tight bbox
+
+
+def test_heatmap_draws_one_cell_per_pair_with_its_value_and_marks_pairs_not_run(run):
+    grid = aggregate.main_grid(run.matrices, aggregate.summarize(run.primary_cells()))
+    holey = aggregate.Grid(grid.name, grid.depth, grid.activations, grid.initializers,
+                           ((None, *grid.cells[0][1:]), *grid.cells[1:]))
+    fig = heatmaps.draw_heatmap(holey, "accuracy")
+    ax = fig.axes[0]
+    image = ax.images[0].get_array()
+    assert image.shape == (len(grid.activations), len(grid.initializers))
+    assert np.ma.is_masked(image[0, 0])  # not run: no colour
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert texts[(0, 0)] == "not run"
+    g = grid.cells[1][2]
+    assert texts[(1, 2)] == f"{g.final_accuracy.mean:.2f}"
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(grid.activations)
+
+
+def test_attenuation_panels_share_one_scale_per_row(run):
+    grid = aggregate.main_grid(run.matrices, aggregate.summarize(run.primary_cells()))
+    fig = heatmaps.draw_panels([grid, grid], ("accuracy", "attenuation_init"), ["a", "b"])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 4
+    assert images[0].norm.vmin == images[1].norm.vmin == 0.5
+    assert images[2].norm.vmin == images[3].norm.vmin == -images[2].norm.vmax
+    # colours of one pair: the same value, the same colour, in both panels of a row
+    assert to_hex(images[2].cmap(images[2].norm(0.0))) == to_hex(images[3].cmap(images[3].norm(0.0)))

@@ -1,0 +1,223 @@
+"""The sections' sentences, each checked against the numbers it states, on runs where the old
+wording used to be wrong (fabricated: tests/fakes.py) and on the trained smoke run."""
+
+from __future__ import annotations
+
+import fakes
+import numpy as np
+import pytest
+
+from vanishing import aggregate, fmt, html, reader
+from vanishing.results import read_cell, write_dataset
+from vanishing.sections import (
+    SECTIONS,
+    boundaries,
+    depth,
+    learning_speed,
+    real_data,
+    summary,
+    theory,
+    tutorial,
+)
+
+SWEEP = ("random_normal(stddev=1.0)", "glorot_uniform")
+
+
+def _curves(cells):
+    return aggregate.depth_curves(aggregate.summarize(cells))
+
+
+# --- summary: the depth finding ----------------------------------------------------------------
+
+def test_depth_finding_says_growth_when_gradients_grow_with_depth():
+    # depth 2: first hidden 1e-2 of the last (−1.0); depth 8: ten times MORE (+1.0). The old code
+    # called any change that was not a worsening "Depth changes little here".
+    cells = [fakes.cell("tanh", "he_normal", 2, grad=[1e-2, 1e-1, 1.0]),
+             fakes.cell("tanh", "he_normal", 8, grad=[1.0, *[0.5] * 6, 1e-1, 1.0])]
+    sentence = summary.depth_sentence(_curves(cells))
+    assert "changes little" not in sentence
+    assert sentence.startswith("With depth the gradient grows towards the input")
+    assert "−1.0 at depth 2 to +1.0 at depth 8" in sentence
+
+
+def test_depth_finding_never_states_a_missing_number():
+    # A network whose hidden layers got exactly zero gradient: 0/0 has no attenuation. The old
+    # code printed "Depth changes little here: ... to –".
+    dead = [fakes.cell("relu", "zeros", d, grad=[0.0] * d + [1.0]) for d in (2, 8)]
+    vanishing = [fakes.cell("sigmoid", "glorot_uniform", 2, grad=[1e-2, 1e-1, 1.0]),
+                 fakes.cell("sigmoid", "glorot_uniform", 8, grad=[1e-5, *[1e-3] * 6, 1e-1, 1.0])]
+    assert summary.depth_sentence(_curves(dead)) == ""
+    sentence = summary.depth_sentence(_curves(dead + vanishing))
+    assert fmt.NO_NUMBER not in sentence
+    assert sentence.startswith("With depth it gets worse: at initialisation sigmoid with glorot_uniform")
+    assert "−1.0 at depth 2 to −4.0 at depth 8" in sentence
+
+
+def test_depth_finding_says_little_change_only_when_little_changed():
+    cells = [fakes.cell("tanh", "he_normal", 2, grad=[0.1, 0.2, 1.0]),
+             fakes.cell("tanh", "he_normal", 8, grad=[0.1, *[0.1] * 6, 0.25, 1.0])]
+    assert summary.depth_sentence(_curves(cells)).startswith("Depth changes little here")
+
+
+# --- summary: the stuck initializer --------------------------------------------------------------
+
+def _grid(cells):
+    summaries = aggregate.summarize(cells)
+    return aggregate.main_grid(fakes.run(cells).matrices, summaries)
+
+
+def _stuck_run(stuck_grad: float, stuck_weight: float):
+    cells = []
+    for act in ("sigmoid", "tanh", "relu"):
+        cells.append(fakes.cell(act, "glorot_uniform", grad=[1e-2, 2e-2, 4e-2, 8e-2, 0.1]))
+        cells.append(fakes.cell(act, "stuck_init", grad=[stuck_grad] * 5, accuracy=0.5,
+                                weight_std=stuck_weight))
+    return cells
+
+
+def test_stuck_initializer_with_large_weights_is_not_called_tiny():
+    # Stuck at chance, but with large weights and a first-layer gradient as large as the learners':
+    # the old sentence blamed "tiny weights" anyway.
+    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-2, stuck_weight=3.0)))
+    assert sentence.startswith("Some initializers leave most activations at chance: stuck_init (3 of 3")
+    assert "first-layer mean |gradient| 1.0e−2, weight std 3.0e0" in sentence
+    assert "small weights" not in sentence and "minute" not in sentence
+
+
+def test_stuck_initializer_with_tiny_weights_and_gradients_says_so():
+    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-6, stuck_weight=0.01)))
+    assert "first-layer mean |gradient| 1.0e−6, weight std 1.0e−2" in sentence
+    assert "typically 1.0e−2 and the weight std 5.0e−1" in sentence
+    assert "With stuck_init every layer starts with small weights" in sentence
+
+
+# --- fixed words that were false for some runs -----------------------------------------------------
+
+def _page(run, *ids: str) -> dict[str, str]:
+    """The HTML of the named sections of the page rendered from a run."""
+    text = html.render_html(html.build_page(run, tuple(s for s in SECTIONS if s.id in ids)))
+    out = {}
+    for sid in ids:
+        start = text.index(f'<section id="{sid}"')
+        out[sid] = text[start:text.index("</section>", start)]
+    return out
+
+
+def test_depth_lead_names_the_depths_run():
+    cells = [fakes.cell("tanh", init, d) for init in SWEEP for d in (3, 6)]
+    lead = _page(fakes.run(cells), "depth")["depth"]
+    assert "networks of 3 to 6 hidden layers" in lead and "32" not in lead
+
+
+def test_real_data_names_its_depths_and_datasets():
+    wine = reader.Dataset("wine-test", "wine", 178, 13, 0.4)
+    cells = [fakes.cell("tanh", init, d, dataset_id=wine.dataset_id) for init in SWEEP for d in (3, 5)]
+    part = real_data.build(fakes.run(cells, datasets=(fakes.CIRCLES, wine)))
+    assert part.setting == "This run: wine, with 3 and 5 hidden layers."
+    assert part.blocks[0].facts.startswith("178 samples, 13 features, 40% positive")
+    text = _page(fakes.run(cells, datasets=(fakes.CIRCLES, wine)), "real-data")["real-data"]
+    assert "8 and 16" not in text and "breast_cancer" not in text
+
+
+def test_tutorial_table_says_how_many_epochs_each_side_ran():
+    cells = [fakes.cell(act, "random_normal(stddev=1.0)", 4, epochs=7) for act in ("sigmoid", "tanh")]
+    text = _page(fakes.run(cells), "tutorial")["tutorial"]
+    assert "tutorial (100 epochs)" in text and "this run (7 epochs)" in text
+    assert "7 epochs (the tutorial: 100)" in text
+
+
+def test_boundaries_name_the_classes_of_the_dataset_run(tmp_path):
+    moons = reader.Dataset("moons-test", "moons", 40, 2, 0.5)
+    rng = np.random.default_rng(0)
+    write_dataset(tmp_path, moons.dataset_id, rng.normal(size=(40, 2)), (rng.random(40) > 0.5))
+    grid = np.linspace(-2, 2, 9)
+    cells = [fakes.cell("tanh", "random_normal(stddev=1.0)", dataset_id=moons.dataset_id,
+                        boundary=(grid, grid, np.add.outer(grid, grid)))]
+    text = _page(fakes.run(cells, datasets=(moons,), results_dir=tmp_path), "boundaries")["boundaries"]
+    assert "tell the lower moon from the upper moon" in text
+    assert "blue: lower moon, orange: upper moon" in text
+    assert "circle" not in text and "ring" not in text
+
+
+def test_theory_names_the_width_run():
+    cells = [fakes.cell("tanh", "glorot_uniform", 4, width=7, grad_sample_rms_init=np.logspace(-2, 0, 5),
+                        grad_rms_init=np.logspace(-3, 0, 5), theory_glorot_grad_rms=np.logspace(-1, 0, 5),
+                        theory_meanfield_grad_rms=np.logspace(-2, 0, 5))]
+    part = theory.build(fakes.run(cells))
+    assert part.widths == "7"
+    # layer 1 over layer 4: per example −2 − (−0.5) = −1.5; linear regime −1 − (−0.25) = −0.75;
+    # mean field as measured; whole dataset −3 − (−0.75) = −2.25, i.e. −0.75 beyond the per-example one.
+    assert part.sentences[1] == ("tanh (1 network): linear regime off by 0.75 decades, mean field by "
+                                 "0.00 decades; whole dataset −0.75 decades.")
+    text = _page(fakes.run(cells), "theory")["theory"]
+    assert "7 units wide" in text and "5 units" not in text
+
+
+# --- the trained smoke run: sentences against the stored arrays ------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke(smoke_results):
+    return reader.load_run(smoke_results)
+
+
+def _first_over_last(arrays, depth: int, key: str = "grad_kernel") -> float:
+    first = np.abs(arrays[f"{key}_1"][0]).mean()
+    return float(np.log10(first / np.abs(arrays[f"{key}_{depth}"][0]).mean()))
+
+
+def test_tutorial_sentences_state_the_stored_numbers(smoke, smoke_results):
+    part = tutorial.build(smoke)
+    cells = tutorial.tutorial_cells(smoke.primary_cells())
+    assert len(part.sentences) == len(cells) == 3
+    for sentence, (act, mine) in zip(part.sentences, cells.items()):
+        arrays = [read_cell(smoke_results, c.cell_id) for c in mine]
+        att = np.mean([_first_over_last(a, mine[0].depth) for a in arrays])
+        start = np.mean([a["loss"][0] for a in arrays])
+        end = np.mean([a["loss"][-1] for a in arrays])
+        assert sentence.startswith(f"{act}: ")
+        assert f"(attenuation {fmt.signed(att, 1)})" in sentence
+        assert f"from {start:.3f} to {end:.3f}" in sentence
+        ratio = "smaller than" if att < -0.05 else ("larger than" if att > 0.05 else "the same as")
+        assert ratio in sentence
+
+
+def test_learning_speed_sentences_state_the_stored_update_ratios(smoke, smoke_results):
+    cmp = learning_speed.learning_speed_comparison(smoke.primary_cells())
+    sentences = learning_speed.speed_sentences(cmp)
+    assert len(sentences) == sum(1 for cells in cmp.cells if cells)
+    (init, _), cells = cmp.initializers[0], cmp.cells[0]
+    gaps = []
+    for c in cells:
+        arrays = read_cell(smoke_results, c.cell_id)
+        k = [arrays[f"kernel_{layer}"].astype(np.float64) for layer in (1, c.depth)]
+        moved = [np.linalg.norm((w[1:] - w[:-1]).reshape(len(w) - 1, -1), axis=1)
+                 / np.linalg.norm(w[:-1].reshape(len(w) - 1, -1), axis=1) for w in k]
+        gaps.append(np.median(np.log10(moved[0] / moved[1])))
+    expected = fmt.times(float(np.mean(gaps)), "less", "more", "as far")
+    assert sentences[0] == (f"{cmp.activation} with {init}: per epoch the first hidden layer moved "
+                            f"{expected} than the last hidden layer, relative to its weights (median over "
+                            "epochs, mean "
+                            f"over {fmt.plural(len(cells), 'seed')}).")
+
+
+def test_depth_section_draws_a_panel_per_activation_and_two_lines_per_initializer(smoke):
+    curves = aggregate.depth_curves(aggregate.summarize(smoke.primary_cells()))
+    fig = depth.draw_depth(curves)
+    acts = {c.activation for c in curves}
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left") in acts]
+    assert len(panels) == len(acts)
+    for ax in panels:
+        mine = [c for c in curves if c.activation == ax.get_title(loc="left")]
+        # errorbar: a data line per curve and time (init solid, end dashed)
+        styles = [line.get_linestyle() for line in ax.lines if len(line.get_xdata()) == len(mine[0].depths)]
+        assert styles.count("-") == len(mine) and styles.count("--") == len(mine)
+
+
+def test_boundaries_draw_one_panel_per_network(smoke):
+    cells = boundaries.boundary_cells(smoke)
+    fig = boundaries.draw_boundaries(cells, None, None)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == len(cells)
+    assert {ax.get_title(loc="left").split("\n")[0] for ax in visible} == {
+        f"{c.activation} · {c.initializer.replace('random_normal(stddev=1.0)', 'random_normal(σ=1)')}"
+        for c in cells}
