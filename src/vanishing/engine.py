@@ -86,7 +86,7 @@ def boundary_grid(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compile_epoch(model: StackedMLP, optimizer, X, y, saturated_below: float | None) -> Callable:
-    """One XLA-compiled program per group: an epoch's mini-batch steps, then evaluate(), packed."""
+    """The group's one XLA-compiled program: an epoch's mini-batch steps, then evaluate(), packed."""
     _, tf = zoo.import_keras()
     layout = stacked.output_layout(model.sizes)
 
@@ -95,8 +95,9 @@ def compile_epoch(model: StackedMLP, optimizer, X, y, saturated_below: float | N
         """`n_steps` mini-batch updates (index [steps, C, batch]), then the whole-dataset measurements.
 
         Epoch 0 is the same compiled call with n_steps = 0: no update, and the
-        per-step mean |g| comes out 0/0 = NaN, as no step was taken. One program
-        per group; tracing a second one for epoch 0 cost about a second.
+        per-step mean |g| comes out NaN, as no step was taken. One XLA program per
+        group: n_steps is a run-time value (train_steps), so epoch 0 does not compile
+        a second one (that cost 1-2 s per group).
         """
         step_abs = train_steps(model, optimizer, X, y, index, mask, n_steps)
         # after the steps: evaluate() reads the updated variables
@@ -112,7 +113,10 @@ def train_steps(model: StackedMLP, optimizer, X, y, index, mask, n_steps):
     variables = model.variables
     count = tf.reduce_sum(mask, axis=1)  # real samples per step; the last batch is short
     step_abs = [tf.zeros([model.cells]) for _ in model.kernels]
-    for s in tf.range(n_steps):
+    # A while loop, not `for s in tf.range(n_steps)`: that one gives XLA a maximum trip count,
+    # which must be a compile-time constant, so epoch 0 (no step) and the others compiled twice.
+    s = tf.constant(0)
+    while s < n_steps:
         xb, yb = tf.gather(X, index[s]), tf.gather(y, index[s])
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(stacked.bce(yb, model.forward(xb)[0]) * mask[s], axis=1) / count[s]
@@ -121,7 +125,10 @@ def train_steps(model: StackedMLP, optimizer, X, y, index, mask, n_steps):
         optimizer.apply_gradients(zip(grads, variables))
         step_abs = [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
                     for a, g in zip(step_abs, grads[: len(model.kernels)])]
-    return tf.stack(step_abs, axis=1) / tf.cast(n_steps, tf.float32)
+        s += 1
+    # Times the reciprocal: what XLA made of the division while n_steps was a compile-time
+    # constant, so the numbers keep their bits. Epoch 0: 0 * (1 / 0) = NaN, as no step was taken.
+    return tf.stack(step_abs, axis=1) * (1.0 / tf.cast(n_steps, tf.float32))
 
 
 @dataclass
