@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vanishing.reader import CellStats, Dataset, MatrixAxes, Run, Study
+from vanishing.reader import CellStats, Dataset, MatrixAxes, Provenance, Run, Study
 
 CIRCLES = Dataset("circles-test", "circles", 200, 2, 0.5)
 
@@ -43,4 +43,4 @@ def run(cells: list[CellStats], *, datasets: tuple[Dataset, ...] = (CIRCLES,),
         matrices = (MatrixAxes("main", acts, inits, tuple(sorted({c.depth for c in cells}))),)
     return Run(results_dir=results_dir, cells=tuple(cells), missing=(),
                primary=Study(datasets[0].dataset_id, "rmsprop", 0.001), datasets=datasets,
-               matrices=matrices, manifest={"title": "fabricated", "created": "2026-11-30T00:00:00"})
+               matrices=matrices, provenance=Provenance(title="fabricated", created="2026-11-30T00:00:00"))

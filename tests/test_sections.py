@@ -6,14 +6,16 @@ from __future__ import annotations
 import fakes
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 
-from vanishing import aggregate, fmt, html, reader
+from vanishing import aggregate, fmt, html, plotting, reader
 from vanishing.results import read_cell, write_dataset
 from vanishing.sections import (
     SECTIONS,
     boundaries,
     depth,
     learning_speed,
+    optimizers,
     real_data,
     summary,
     theory,
@@ -114,7 +116,7 @@ def test_real_data_names_its_depths_and_datasets():
     cells = [fakes.cell("tanh", init, d, dataset_id=wine.dataset_id) for init in SWEEP for d in (3, 5)]
     part = real_data.build(fakes.run(cells, datasets=(fakes.CIRCLES, wine)))
     assert part.setting == "This run: wine, with 3 and 5 hidden layers."
-    assert part.blocks[0].facts.startswith("178 samples, 13 features, 40% positive")
+    assert part.blocks[0].facts.startswith("178 samples, 13 features, 40 % positive")
     text = _page(fakes.run(cells, datasets=(fakes.CIRCLES, wine)), "real-data")["real-data"]
     assert "8 and 16" not in text and "breast_cancer" not in text
 
@@ -221,3 +223,71 @@ def test_boundaries_draw_one_panel_per_network(smoke):
     assert {ax.get_title(loc="left").split("\n")[0] for ax in visible} == {
         f"{c.activation} · {c.initializer.replace('random_normal(stddev=1.0)', 'random_normal(σ=1)')}"
         for c in cells}
+
+
+def _lines_in(ax, colour: str) -> list:
+    return [line for line in ax.lines if to_hex(line.get_color()) == colour]
+
+
+def test_tutorial_figure_draws_each_layer_in_its_colour_on_five_panels_and_the_loss(smoke, smoke_results):
+    cells = next(iter(tutorial.tutorial_cells(smoke.primary_cells()).values()))
+    fig = tutorial.draw_activation(cells)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert [t for t in titles if t] == [title for _, title, _ in tutorial.PANELS]
+    colours = plotting.layer_colours(cells[0].depth + 1)
+    grad_panel = fig.axes[titles.index("Mean |gradient|")]
+    assert grad_panel.get_yscale() == "log"
+    for layer, colour in enumerate(colours, start=1):
+        (line,) = _lines_in(grad_panel, colour)
+        # the geometric mean over seeds of the stored mean |gradient| of that layer
+        stored = np.stack([np.abs(read_cell(smoke_results, c.cell_id)[f"grad_kernel_{layer}"])
+                           .reshape(c.epochs + 1, -1).mean(1) for c in cells])
+        np.testing.assert_allclose(line.get_ydata(), 10 ** np.log10(stored).mean(0), rtol=1e-5)
+    loss_panel = fig.axes[titles.index("Loss and accuracy")]
+    assert [to_hex(line.get_color()) for line in loss_panel.lines] == ["#222222"]
+
+
+def test_learning_speed_figure_has_a_panel_per_initializer_and_a_line_per_layer(smoke):
+    cmp = learning_speed.learning_speed_comparison(smoke.primary_cells())
+    fig = learning_speed.draw_speed(cmp)
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(panels) == sum(1 for cells in cmp.cells if cells)
+    for ax in panels:
+        assert ax.get_yscale() == "log"
+        assert sorted(to_hex(line.get_color()) for line in ax.lines) == sorted(
+            plotting.layer_colours(cmp.depth + 1))
+        assert all(line.get_xdata()[0] == 1 for line in ax.lines)  # no update ratio at epoch 0
+
+
+def test_optimizer_steps_figure_has_a_column_per_training(smoke):
+    study = optimizers.optimizer_study(smoke)
+    act, init = learning_speed.contrast_focus(study)
+    fig = learning_speed.draw_steps(study, act, init)
+    tops = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in tops] == ["sgd (lr 0.1)", "rmsprop (lr 0.001)"]
+    colours = plotting.layer_colours(study.depth + 1)
+    for ax in fig.axes:  # the first and the last hidden layer, nothing else
+        assert {to_hex(line.get_color()) for line in ax.lines} == {colours[0], colours[study.depth - 1]}
+
+
+def test_theory_scatter_puts_every_network_on_both_panels(smoke):
+    points = theory.theory_points(smoke.cells)
+    fig = theory.draw_scatter(points)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [name for _, name, _ in theory.THEORIES]
+    for ax, (key, _, _) in zip(fig.axes, theory.THEORIES):
+        offsets = np.concatenate([c.get_offsets() for c in ax.collections])
+        assert len(offsets) == len(points)
+        lo, hi = ax.get_xlim()
+        expected = np.clip([[getattr(p, key), p.measured] for p in points], lo, hi)
+        assert sorted(map(tuple, np.round(offsets, 6))) == sorted(map(tuple, np.round(expected, 6)))
+
+
+def test_theory_layers_figure_draws_four_lines_per_activation(smoke):
+    tutorial_part = tutorial.tutorial_cells(smoke.primary_cells())
+    fig = theory.draw_layers(tutorial_part)
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(panels) == len(tutorial_part)
+    for ax in panels:
+        assert [line.get_label() for line in ax.lines] == [label for *_, label in theory.LAYER_LINES]
+        assert all(len(line.get_xdata()) == next(iter(tutorial_part.values()))[0].depth + 1
+                   for line in ax.lines)

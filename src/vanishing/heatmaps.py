@@ -49,7 +49,7 @@ def cell_text(v: float, what: str) -> str:
     if math.isnan(v) or math.isinf(v):
         return fmt.signed(v)
     if what == "accuracy":
-        return f"{v:.2f}"
+        return fmt.fixed(v, 2)
     return "0.0" if abs(v) < 0.05 else fmt.signed(v, 1)
 
 

@@ -57,21 +57,20 @@ class Page:
 
 def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
     """Every section that applies to this kind of run, built from the run, in list order."""
-    m = run.manifest
+    p = run.provenance
     views = tuple(SectionView(s.id, s.title, s.template, s.build(run), s.empty)
                   for s in sections if s.kinds & run.kinds)
-    created = str(m.get("created", ""))
     epochs = max((c.epochs for c in run.primary_cells()), default=None)
     bits = [f"{fmt.plural(len(run.cells), 'network')} trained"]
     if epochs is not None:
         bits.append(f"{epochs} epochs each")
-    if m.get("preset"):
-        bits.append(f"preset “{m['preset']}”")
-    if created:
-        bits.append(created[:10])
-    return Page(title=str(m.get("title") or "Vanishing gradients"), subtitle=" · ".join(bits),
-                csp=CONTENT_SECURITY_POLICY, sections=views, created=created,
-                rerun=rerun_command(m))
+    if p.preset:
+        bits.append(f"preset “{p.preset}”")
+    if p.created:
+        bits.append(p.created[:10])
+    return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
+                csp=CONTENT_SECURITY_POLICY, sections=views, created=p.created,
+                rerun=rerun_command(p))
 
 
 # --- templates and inlining ------------------------------------------------------------------

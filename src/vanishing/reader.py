@@ -129,6 +129,22 @@ class MatrixAxes:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """How the run was made, as its manifest records it (every field may be empty)."""
+
+    title: str = ""
+    created: str = ""  # ISO 8601, UTC
+    vanishing_version: str = ""
+    command: str = ""
+    preset: str = ""  # empty for a config file
+    overrides: tuple[str, ...] = ()
+    config_toml: str = ""
+    versions: tuple[tuple[str, str], ...] = ()
+    platform: tuple[tuple[str, str], ...] = ()
+    train_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class Run:
     """A results directory as read."""
 
@@ -138,7 +154,8 @@ class Run:
     primary: Study | None
     datasets: tuple[Dataset, ...] = ()
     matrices: tuple[MatrixAxes, ...] = ()
-    manifest: dict[str, Any] = field(default_factory=dict)  # for the reproduce section's facts
+    provenance: Provenance = Provenance()
+    manifest: dict[str, Any] = field(default_factory=dict)  # as read; sections use the typed fields
 
     def primary_cells(self) -> tuple[CellStats, ...]:
         if self.primary is None:
@@ -183,7 +200,7 @@ def load_run(results_dir: Path) -> Run:
             raise ResultsError(f"{path}: bad cell settings ({e!r})") from None
     return Run(results_dir=results_dir, cells=tuple(cells), missing=tuple(missing),
                primary=primary_study(manifest, cells), datasets=_datasets(manifest),
-               matrices=_matrices(manifest), manifest=manifest)
+               matrices=_matrices(manifest), provenance=_provenance(manifest), manifest=manifest)
 
 
 def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats:
@@ -304,3 +321,18 @@ def _matrices(manifest: dict[str, Any]) -> tuple[MatrixAxes, ...]:
         out.append(MatrixAxes(str(m.get("name", "")), tuple(map(str, m.get("activations") or [])),
                               tuple(map(str, m.get("initializers") or [])), depths))
     return tuple(out)
+
+
+def _pairs(d: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in d.items()) if isinstance(d, dict) else ()
+
+
+def _provenance(m: dict[str, Any]) -> Provenance:
+    seconds = m.get("train_seconds")
+    return Provenance(
+        title=str(m.get("title") or ""), created=str(m.get("created") or ""),
+        vanishing_version=str(m.get("vanishing_version") or ""), command=str(m.get("command") or ""),
+        preset=str(m.get("preset") or ""), overrides=tuple(str(o) for o in m.get("overrides") or ()),
+        config_toml=str(m.get("config_toml") or ""), versions=_pairs(m.get("versions")),
+        platform=_pairs(m.get("platform")),
+        train_seconds=float(seconds) if isinstance(seconds, (int, float)) else None)

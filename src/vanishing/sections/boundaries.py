@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure as MplFigure
 
+from vanishing import fmt
 from vanishing.plotting import STYLE, Figure, finish
 from vanishing.reader import CellStats, Run
 from vanishing.roles import NORMALISED_INITIALIZERS, TASKS, TUTORIAL_INITIALIZER, ordered, short
@@ -81,7 +82,7 @@ def draw_boundaries(cells: Sequence[CellStats], X: np.ndarray | None, y: np.ndar
             ax.set_yticks([])
             ax.grid(False)
             ax.set_aspect("equal")
-            status = "diverged" if c.diverged else f"acc {c.accuracy[-1]:.2f}"
+            status = "diverged" if c.diverged else f"acc {fmt.fixed(c.accuracy[-1], 2)}"
             ax.set_title(f"{c.activation} · {short(c.initializer)}\n{status}", fontsize=8.5, loc="left")
         fig.tight_layout()
     return fig

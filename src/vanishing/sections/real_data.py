@@ -71,7 +71,7 @@ def dataset_block(run: Run, dataset: Dataset, cells: list[CellStats]) -> Dataset
     majority = ""
     if dataset.positive_fraction is not None:
         majority = (" Always answering the larger class scores "
-                    f"{max(dataset.positive_fraction, 1 - dataset.positive_fraction):.2f}.")
+                    f"{fmt.fixed(max(dataset.positive_fraction, 1 - dataset.positive_fraction), 2)}.")
     caption = (f"{dataset.name}: each activation × initializer at each depth run (columns: "
                f"{fmt.listing([str(d) for d in depths])} hidden layers), mean over seeds. Rows: final "
                "accuracy, attenuation before training and after it (log10 of the first over the last "
@@ -86,7 +86,7 @@ def dataset_block(run: Run, dataset: Dataset, cells: list[CellStats]) -> Dataset
     facts = ", ".join(x for x in (
         f"{dataset.n_samples} samples" if dataset.n_samples else "",
         f"{dataset.n_features} features" if dataset.n_features else "",
-        f"{dataset.positive_fraction:.0%} positive" if dataset.positive_fraction is not None else "",
+        f"{fmt.percent(dataset.positive_fraction)} positive" if dataset.positive_fraction is not None else "",
         f"trained with {training_label(*cells[0].training)}",
         fmt.plural(len(cells), "network")) if x)
     return DatasetBlock(dataset.name, facts, depths, tuple(figures))
