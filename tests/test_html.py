@@ -395,7 +395,9 @@ def test_failure_while_writing_leaves_the_old_page(small_results, tmp_path, monk
     with pytest.raises(OSError, match="disk full"):
         render_report(small_results, out)
     monkeypatch.undo()
+    # Neither file is replaced: not the page, and not the metrics beside it.
     assert (out / "index.html").read_bytes() == before[0]
+    assert (out / "metrics.csv").read_bytes() == before[1]
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
 from vanishing import aggregate, heatmaps, plotting, reader
+from vanishing.results import read_cell
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_finish_makes_an_svg_or_png_data_uri_of_the_drawn_size():
     assert 0 < png.width < 400 and 0 < png.height < 300  # 3 x 2 inches, tight bbox
 
 
-def test_heatmap_draws_one_cell_per_pair_with_its_value_and_marks_pairs_not_run(run):
+def test_heatmap_draws_one_cell_per_pair_with_its_value_and_marks_pairs_not_run(run, smoke_results):
     grid = aggregate.main_grid(run.matrices, aggregate.summarize(run.primary_cells()))
     holey = aggregate.Grid(grid.name, grid.depth, grid.activations, grid.initializers,
                            ((None, *grid.cells[0][1:]), *grid.cells[1:]))
@@ -51,17 +53,28 @@ def test_heatmap_draws_one_cell_per_pair_with_its_value_and_marks_pairs_not_run(
     assert np.ma.is_masked(image[0, 0])  # not run: no colour
     texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
     assert texts[(0, 0)] == "not run"
-    g = grid.cells[1][2]
-    assert texts[(1, 2)] == f"{g.final_accuracy.mean:.2f}"
+    # tanh x the third initializer: the seeds' final accuracies as stored
+    act, init = grid.activations[1], grid.initializers[2]
+    finals = [read_cell(smoke_results, e["cell_id"])["accuracy"][-1] for e in run.manifest["cells"]
+              if (e["activation"], e["initializer"], e["depth"]) == (act, init, grid.depth)
+              and e["dataset_id"] == run.primary.dataset_id and e["optimizer"] == run.primary.optimizer]
+    assert len(finals) == 2
+    assert texts[(1, 2)] == f"{np.mean(finals):.2f}"
     assert [t.get_text() for t in ax.get_yticklabels()] == list(grid.activations)
 
 
 def test_attenuation_panels_share_one_scale_per_row(run):
     grid = aggregate.main_grid(run.matrices, aggregate.summarize(run.primary_cells()))
-    fig = heatmaps.draw_panels([grid, grid], ("accuracy", "attenuation_init"), ["a", "b"])
+    # A second grid whose one pair vanishes by 5.3 decades: both panels of the row take its scale.
+    g = grid.cells[0][0]
+    deep = dataclasses.replace(g, attenuation_init=aggregate.Stat(-5.3, 0.0, 1))
+    other = aggregate.Grid("other", grid.depth, grid.activations, grid.initializers,
+                           ((deep, *grid.cells[0][1:]), *grid.cells[1:]))
+    fig = heatmaps.draw_panels([grid, other], ("accuracy", "attenuation_init"), ["a", "b"])
     images = [ax.images[0] for ax in fig.axes if ax.images]
     assert len(images) == 4
-    assert images[0].norm.vmin == images[1].norm.vmin == 0.5
-    assert images[2].norm.vmin == images[3].norm.vmin == -images[2].norm.vmax
-    # colours of one pair: the same value, the same colour, in both panels of a row
-    assert to_hex(images[2].cmap(images[2].norm(0.0))) == to_hex(images[3].cmap(images[3].norm(0.0)))
+    limits = [(image.norm.vmin, image.norm.vmax) for image in images]
+    assert limits == [(0.5, 1.0), (0.5, 1.0), (-6, 6), (-6, 6)]
+    # the same attenuation has the same colour in both panels
+    value = grid.cells[1][1].attenuation_init.mean
+    assert to_hex(images[2].cmap(images[2].norm(value))) == to_hex(images[3].cmap(images[3].norm(value)))

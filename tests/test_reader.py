@@ -129,9 +129,10 @@ def test_stat_of_nothing_and_the_formats():
     assert fmt.mean_std(0.5, 0.25, 2, 2) == "0.50 ± 0.25" and fmt.mean_std(0.5, 0.25, 1, 2) == "0.50"
     assert fmt.sci(3.1e-4) == "3.1e−4" and fmt.sci(2.5e12) == "2.5e12" and fmt.sci(0.0) == "0"
     assert fmt.signed(-math.inf) == "−∞" and fmt.signed(1.234, 1) == "+1.2"
-    assert fmt.times(-2.0, "less", "more", "as much") == "100× less"
-    assert fmt.times(0.3, "less", "more", "as much") == "2.0× more"
-    assert fmt.times(0.01, "less", "more", "as much") == "about as much"
+    assert fmt.times(-2.0, "less", "more", "as much") == "100× less than"
+    assert fmt.times(0.3, "less", "more", "as much") == "2.0× more than"
+    assert fmt.times(0.01, "less", "more", "as much") == "about as much as"
+    assert fmt.times(float("nan"), "less", "more", "as much") == "– (no number) than"
     assert fmt.decades(-1.0) == "1.0 decade" and fmt.decades(2.14) == "2.1 decades"
     assert fmt.listing(["a", "b", "c"]) == "a, b and c"
 

@@ -3,6 +3,9 @@ wording used to be wrong (fabricated: tests/fakes.py) and on the trained smoke r
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import fakes
 import numpy as np
 import pytest
@@ -80,14 +83,14 @@ def _stuck_run(stuck_grad: float, stuck_weight: float):
 def test_stuck_initializer_with_large_weights_is_not_called_tiny():
     # Stuck at chance, but with large weights and a first-layer gradient as large as the learners':
     # the old sentence blamed "tiny weights" anyway.
-    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-2, stuck_weight=3.0)))
+    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-2, stuck_weight=3.0)), 0.6)
     assert sentence.startswith("Some initializers leave most activations at chance: stuck_init (3 of 3")
     assert "first-layer mean |gradient| 1.0e−2, weight std 3.0e0" in sentence
     assert "small weights" not in sentence and "minute" not in sentence
 
 
 def test_stuck_initializer_with_tiny_weights_and_gradients_says_so():
-    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-6, stuck_weight=0.01)))
+    sentence = summary.stuck_sentence(_grid(_stuck_run(stuck_grad=1e-6, stuck_weight=0.01)), 0.6)
     assert "first-layer mean |gradient| 1.0e−6, weight std 1.0e−2" in sentence
     assert "typically 1.0e−2 and the weight std 5.0e−1" in sentence
     assert "With stuck_init every layer starts with small weights" in sentence
@@ -197,7 +200,7 @@ def test_learning_speed_sentences_state_the_stored_update_ratios(smoke, smoke_re
         gaps.append(np.median(np.log10(moved[0] / moved[1])))
     expected = fmt.times(float(np.mean(gaps)), "less", "more", "as far")
     assert sentences[0] == (f"{cmp.activation} with {init}: per epoch the first hidden layer moved "
-                            f"{expected} than the last hidden layer, relative to its weights (median over "
+                            f"{expected} the last hidden layer, relative to its weights (median over "
                             "epochs, mean "
                             f"over {fmt.plural(len(cells), 'seed')}).")
 
@@ -270,16 +273,23 @@ def test_optimizer_steps_figure_has_a_column_per_training(smoke):
         assert {to_hex(line.get_color()) for line in ax.lines} == {colours[0], colours[study.depth - 1]}
 
 
-def test_theory_scatter_puts_every_network_on_both_panels(smoke):
+def test_theory_scatter_puts_every_network_on_both_panels(smoke, smoke_results):
     points = theory.theory_points(smoke.cells)
+    # one point per initial network: the optimizer axis trains one of them twice
+    assert len(points) == len(smoke.cells) - 1
     fig = theory.draw_scatter(points)
     assert [ax.get_title(loc="left") for ax in fig.axes] == [name for _, name, _ in theory.THEORIES]
     for ax, (key, _, _) in zip(fig.axes, theory.THEORIES):
         offsets = np.concatenate([c.get_offsets() for c in ax.collections])
-        assert len(offsets) == len(points)
         lo, hi = ax.get_xlim()
-        expected = np.clip([[getattr(p, key), p.measured] for p in points], lo, hi)
-        assert sorted(map(tuple, np.round(offsets, 6))) == sorted(map(tuple, np.round(expected, 6)))
+        expected = []
+        for p in points:  # from the stored arrays: first hidden layer over the last, in decades
+            a = read_cell(smoke_results, p.cell.cell_id)
+            d = p.cell.depth
+            measured = np.log10(a["grad_sample_rms"][0][0] / a["grad_sample_rms"][0][d - 1])
+            predicted = a[f"theory_{key}_grad_rms"]
+            expected.append(np.clip([np.log10(predicted[0] / predicted[d - 1]), measured], lo, hi))
+        assert sorted(map(tuple, np.round(offsets, 4))) == sorted(map(tuple, np.round(expected, 4)))
 
 
 def test_theory_layers_figure_draws_four_lines_per_activation(smoke):
@@ -291,3 +301,124 @@ def test_theory_layers_figure_draws_four_lines_per_activation(smoke):
         assert [line.get_label() for line in ax.lines] == [label for *_, label in theory.LAYER_LINES]
         assert all(len(line.get_xdata()) == next(iter(tutorial_part.values()))[0].depth + 1
                    for line in ax.lines)
+
+
+# --- the summary's other findings, on a fabricated grid with known numbers -------------------------
+
+def _findings_grid():
+    # sigmoid: vanishes (−2.0 and −1.5) and stays at chance; relu: explodes (+1.2); tanh: balanced, learns.
+    cells = [fakes.cell("sigmoid", "glorot_uniform", grad=[1e-3, 1e-2, 1e-2, 1e-1, 1.0], accuracy=0.55),
+             fakes.cell("sigmoid", "he_normal", grad=[10 ** -1.5, 1e-2, 1e-2, 1.0, 1.0], accuracy=0.52),
+             fakes.cell("relu", "glorot_uniform", grad=[10 ** 1.2, 1.0, 1.0, 1.0, 1.0], accuracy=0.95),
+             fakes.cell("relu", "he_normal", grad=[1.0] * 5, accuracy=0.7),
+             fakes.cell("tanh", "glorot_uniform", grad=[0.5, 1.0, 1.0, 1.0, 1.0], accuracy=0.97),
+             fakes.cell("tanh", "he_normal", grad=[2.0, 1.0, 1.0, 1.0, 1.0], accuracy=0.93)]
+    return cells, _grid(cells)
+
+
+def test_learned_and_chance_counts_follow_the_final_accuracies():
+    _, grid = _findings_grid()
+    # learned: relu×glorot (0.95), tanh×glorot (0.97), tanh×he (0.93); near chance: both sigmoids
+    assert summary.learned_sentence(grid, 7, "the circles", 0.6) == (
+        "3 of 6 activation × initializer pairs with 4 hidden layers learned the circles after 7 epochs "
+        "(mean final accuracy ≥ 0.9); 2 stayed near chance (< 0.60).")
+
+
+def test_chance_is_the_larger_class_plus_a_margin():
+    cells, _ = _findings_grid()
+    skewed = reader.Dataset("bc", "breast_cancer", 569, 30, 0.63)
+    assert summary.chance_accuracy(fakes.run(cells)) == pytest.approx(0.6)
+    assert summary.chance_accuracy(fakes.run(cells, datasets=(skewed,))) == pytest.approx(0.73)
+    # relu × he_normal at 0.70 is within 0.1 of always answering "benign" (0.63): near chance there
+    sentence = summary.learned_sentence(_findings_grid()[1], None, "the task", 0.73)
+    assert sentence.endswith("3 stayed near chance (< 0.73).")
+
+
+def test_attenuation_findings_state_the_grids_numbers():
+    _, grid = _findings_grid()
+    strongest, averaged, opposite, balanced = summary.attenuation_sentences(grid)
+    assert strongest == ("With 4 hidden layers, the strongest vanishing at initialisation is sigmoid with "
+                         "glorot_uniform: the first hidden layer's mean |gradient| is smaller than the last "
+                         "hidden layer's by 2.0 orders of magnitude (final accuracy 0.55).")
+    assert averaged.endswith("at initialisation for: sigmoid (−1.8).")  # mean of −2.0 and −1.5
+    assert opposite.endswith("happens for relu with glorot_uniform.")
+    # tanh × glorot −0.3 and tanh × he +0.3 learned; relu × he_normal (0.0) did not
+    assert balanced == ("2 pairs started within half an order of magnitude and learned, spread over "
+                        "2 initializers (glorot_uniform most often).")
+
+
+def test_casualties_count_the_whole_run_and_agree_in_number():
+    assert summary.casualty_sentences(1, 1) == (
+        "1 cell diverged (loss became NaN or infinite); it is marked and left out of every "
+        "end-of-training average.",
+        "1 cell listed in the manifest has no results file and is left out.")
+    assert summary.casualty_sentences(0, 3) == (
+        "3 cells listed in the manifest have no results file and are left out.",)
+
+
+def test_stuck_initializer_needs_every_layer_small_to_be_called_tiny():
+    cells = _stuck_run(stuck_grad=1e-6, stuck_weight=0.01)
+    # One layer of the stuck networks gets as much gradient as the learners': not "minute everywhere".
+    cells = [dataclasses.replace(c, grad_abs_mean=c.grad_abs_mean * np.array([1, 1, 1, 1, 1e5]))
+             if c.initializer == "stuck_init" else c for c in cells]
+    sentence = summary.stuck_sentence(_grid(cells), 0.6)
+    assert sentence.startswith("Some initializers leave most activations at chance: stuck_init")
+    assert "small weights" not in sentence
+
+
+def test_primary_note_counts_the_networks_left_out(smoke, smoke_results):
+    manifest = json.loads((smoke_results / "manifest.json").read_text())
+    p = manifest["primary"]
+    inside = [e for e in manifest["cells"] if e["dataset_id"] == p["dataset_id"]
+              and e["optimizer"] == p["optimizer"] and e["learning_rate"] == p["learning_rate"]]
+    note = summary.primary_note(smoke)
+    assert f"use the {len(inside)} networks of the primary study" in note
+    assert f"The other {len(manifest['cells']) - len(inside)} (other optimizers" in note
+
+
+def test_optimizer_sentences_count_learned_pairs_and_the_median_attenuation():
+    cells = []
+    for optimizer, lr, accuracy, grads in (("sgd", 0.1, 0.5, ([1e-3, 1, 1, 1, 1], [0.0, 0, 0, 1, 1])),
+                                           ("rmsprop", 0.001, 0.95, ([0.1, 1, 1, 1, 1], [0.01, 1, 1, 1, 1]))):
+        for init, grad in zip(("glorot_uniform", "he_normal"), grads):
+            cells.append(dataclasses.replace(fakes.cell("tanh", init, grad=grad, accuracy=accuracy),
+                                             cell_id=f"{optimizer}-{init}", optimizer=optimizer,
+                                             learning_rate=lr))
+    study = optimizers.optimizer_study(fakes.run(cells))
+    assert optimizers.optimizer_sentences(study) == (
+        # sgd: −3 and −∞ (a first layer with no gradient): the median of the two is −∞, not −3
+        "sgd (lr 0.1): 0 of 2 activation × initializer pairs learned (mean accuracy ≥ 0.9); median "
+        "attenuation after training −∞.",
+        "rmsprop (lr 0.001): 2 of 2 activation × initializer pairs learned (mean accuracy ≥ 0.9); median "
+        "attenuation after training −1.5.")
+
+
+def test_sgd_against_adaptive_sentence_states_the_stored_gaps(smoke, smoke_results):
+    study = optimizers.optimizer_study(smoke)
+    act, init = learning_speed.contrast_focus(study)
+    (sentence,) = learning_speed.steps_part(study).sentences
+    assert sentence.startswith(f"{act} with {init} (median over epochs, mean over seeds): ")
+    for t in study.trainings:
+        mine = [c for c in study.cells if (c.activation, c.initializer, c.training) == (act, init, t)]
+        grad_gaps, step_gaps = [], []
+        for c in mine:
+            a = read_cell(smoke_results, c.cell_id)
+            g = [np.abs(a[f"grad_kernel_{layer}"][1:]).reshape(c.epochs, -1).mean(1)
+                 for layer in (1, c.depth)]
+            w = [a[f"kernel_{layer}"].astype(np.float64).reshape(c.epochs + 1, -1) for layer in (1, c.depth)]
+            moved = [np.linalg.norm(k[1:] - k[:-1], axis=1) / np.linalg.norm(k[:-1], axis=1) for k in w]
+            grad_gaps.append(np.median(np.log10(g[0] / g[1])))
+            step_gaps.append(np.median(np.log10(moved[0] / moved[1])))
+        label = f"{t[0]} (lr {t[1]:g})"
+        got = fmt.times(float(np.mean(grad_gaps)), "less gradient", "more gradient", "as much gradient")
+        moved = fmt.times(float(np.mean(step_gaps)), "less", "more", "as far")
+        assert (f"with {label} the first hidden layer got {got} the last hidden layer and moved {moved} "
+                "it per epoch") in sentence
+
+
+def test_saturation_largest_slopes_are_the_activations_own():
+    from vanishing import zoo
+    from vanishing.sections import saturation
+
+    for activation, (largest, _, _) in saturation.SLOPES.items():
+        assert zoo.reference_slope(activation) == pytest.approx(largest, rel=1e-6), activation

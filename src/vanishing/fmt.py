@@ -75,14 +75,17 @@ def orders(x: float) -> str:
 
 
 def times(log10_ratio: float, less: str, more: str, same: str) -> str:
-    """-2 -> '100× less', 0.3 -> '2.0× more', ~0 -> 'about as much'."""
-    if not math.isfinite(log10_ratio):
-        return f"incomparably {'less' if log10_ratio < 0 else 'more'}"
+    """A comparison ready to be followed by its object: -2 -> '100× less than',
+    0.3 -> '2.0× more than', ~0 -> 'about as much as' (same='as much')."""
+    if math.isnan(log10_ratio):
+        return f"{NO_NUMBER} (no number) than"
+    if math.isinf(log10_ratio):
+        return f"incomparably {less if log10_ratio < 0 else more} than"
     if abs(log10_ratio) < 0.05:
-        return f"about {same}"
+        return f"about {same} as"
     factor = 10 ** abs(log10_ratio)
     size = f"{factor:.0f}×" if factor >= 10 else f"{factor:.1f}×"
-    return f"{size} {less if log10_ratio < 0 else more}"
+    return f"{size} {less if log10_ratio < 0 else more} than"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from vanishing import fmt
 from vanishing.reader import Run, load_run
-from vanishing.results import ResultsError, atomic_path, write_text
+from vanishing.results import ResultsError, atomic_path
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
 
@@ -142,8 +142,10 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
         page = build_page(run)
     text = render_html(page, env)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "metrics.csv") as tmp:
-        shutil.copyfile(metrics, tmp)
     index = out_dir / "index.html"
-    write_text(index, text)
+    # Both files are written in full beside their targets first; only then are they renamed
+    # (the page first, on leaving the inner block), so a failure on the way replaces neither.
+    with atomic_path(out_dir / "metrics.csv") as metrics_tmp, atomic_path(index) as index_tmp:
+        shutil.copyfile(metrics, metrics_tmp)
+        index_tmp.write_text(text, encoding="utf-8")
     return index

@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap, to_hex
 from matplotlib.figure import Figure as MplFigure
 
+from vanishing.aggregate import geometric_mean
 from vanishing.reader import CellStats
 
 STYLE = {
@@ -116,11 +117,7 @@ def band(ax, x: np.ndarray, series: np.ndarray, colour: str, label: str | None,
     """Mean line and min..max band over seeds (series [seeds, epochs]); geometric mean on log axes."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every seed is NaN
-        if log:
-            safe = np.where(series > 0, series, np.nan)
-            mid = 10 ** np.nanmean(np.log10(safe), axis=0)
-        else:
-            mid = np.nanmean(series, axis=0)
+        mid = geometric_mean(series, axis=0) if log else np.nanmean(series, axis=0)
         lo, hi = np.nanmin(series, axis=0), np.nanmax(series, axis=0)
     if series.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=colour, alpha=0.18, linewidth=0)
@@ -137,9 +134,25 @@ def stack(cells: Sequence[CellStats], attr: str) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class LayerKey:
+    """A layer's name and colour, for a legend or a table header."""
+
+    label: str
+    colour: str
+
+
+def layer_keys(n_layers: int, short: bool = False) -> tuple[LayerKey, ...]:
+    """Layers 1..n_layers named ('layer 1' or, short, 'L1'; the last 'output') and coloured."""
+    labels = [layer_label(i, n_layers) for i in range(1, n_layers + 1)]
+    if short:
+        labels = [label.replace("layer ", "L") for label in labels]
+    return tuple(LayerKey(label, colour) for label, colour in zip(labels, layer_colours(n_layers)))
+
+
 def colour_layer_ticks(ax, n_layers: int) -> None:
     """x ticks 1..n_layers named and coloured like the layers."""
-    ticks = range(1, n_layers + 1)
-    ax.set_xticks(list(ticks), [layer_label(i, n_layers).replace("layer ", "L") for i in ticks])
-    for tick, colour in zip(ax.get_xticklabels(), layer_colours(n_layers)):
-        tick.set_color(colour)
+    keys = layer_keys(n_layers, short=True)
+    ax.set_xticks(range(1, n_layers + 1), [k.label for k in keys])
+    for tick, key in zip(ax.get_xticklabels(), keys):
+        tick.set_color(key.colour)

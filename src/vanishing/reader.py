@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vanishing.results import ResultsError, cell_path, read_cell, read_dataset, read_manifest
+from vanishing.roles import training_label
 from vanishing.stats import kernel_statistics, layer_attenuation, rms, update_ratio
 
 MATRIX = "matrix"  # a cell the built-in engine trained (the only kind so far)
@@ -166,6 +167,15 @@ class Run:
     def kinds(self) -> frozenset[str]:
         """Which kinds of networks the run holds (an empty run counts as a matrix)."""
         return frozenset(c.kind for c in self.cells) or frozenset({MATRIX})
+
+    def describe_primary(self) -> str:
+        """'circles (1000 samples) trained with rmsprop (lr 0.001)'; '' without a primary study."""
+        p = self.primary
+        if p is None:
+            return ""
+        d = self.dataset(p.dataset_id)
+        data = (d.name + (f" ({d.n_samples} samples)" if d.n_samples else "")) if d else p.dataset_id
+        return f"{data} trained with {training_label(p.optimizer, p.learning_rate)}"
 
     def dataset(self, dataset_id: str) -> Dataset | None:
         return next((d for d in self.datasets if d.dataset_id == dataset_id), None)

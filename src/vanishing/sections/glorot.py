@@ -106,17 +106,15 @@ def build(run: Run) -> GlorotPart | None:
 
 def glorot_comparison(cells: Sequence[CellStats], depth: int | None) -> GlorotComparison | None:
     """tanh (the paper's activation) when run, else the first activation with a normalised
-    initializer; at the given depth (the summary's grid), else that activation's most common."""
+    initializer; at the given depth (the summary's grid) when a normalised initializer was run
+    there, else at that activation's most common depth that has one."""
     acts = ordered(c.activation for c in cells)
     for act in ("tanh", *acts):
         mine = [c for c in cells if c.activation == act]
-        if depth is not None:
-            at = depth
-        elif mine:
-            depths = [c.depth for c in mine]
-            at = max(set(depths), key=depths.count)
-        else:
+        with_normalised = [c.depth for c in mine if normalised_initializer([c.initializer])]
+        if not with_normalised:
             continue
+        at = depth if depth in with_normalised else max(set(with_normalised), key=with_normalised.count)
         mine = [c for c in mine if c.depth == at]
         inits = ordered(c.initializer for c in mine)
         normalised = normalised_initializer(inits)
@@ -185,7 +183,8 @@ def spread_sentence(cmp: GlorotComparison, spreads: Sequence[Spread], quantity: 
                 f"hidden layers' median {symbol}{zeros} spans {told}")
     if len(spreads) < 2:
         return sentence + ("; no standard initializer was run to compare with." if cmp.standard is None
-                           else "; the other initializer's networks hold no such values.")
+                           else "; the other initializer has a layer with no nonzero gradient, or no "
+                           "such values recorded, so it has no spread to compare.")
     gap = spreads[0].span - spreads[1].span
     if abs(gap) < ALIKE_DECADES:
         verdict = f"the two spread about alike (within {ALIKE_DECADES:g} decades)"

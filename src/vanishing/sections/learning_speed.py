@@ -75,7 +75,7 @@ def speed_sentences(cmp: Comparison) -> tuple[str, ...]:
         gap = median_gap(cells, "update_ratio")
         if gap.n:
             out.append(f"{cmp.activation} with {init}: per epoch the first hidden layer moved "
-                       f"{fmt.times(gap.mean, 'less', 'more', 'as far')} than the last hidden layer, "
+                       f"{fmt.times(gap.mean, 'less', 'more', 'as far')} the last hidden layer, "
                        "relative to its weights (median over epochs, mean over "
                        f"{fmt.plural(gap.n, 'seed')}).")
     return tuple(out)
@@ -150,8 +150,8 @@ def steps_part(study: OptimizerStudy | None) -> Part | None:
         if grad.n and step.n:
             told.append(f"with {training_label(*t)} the first hidden layer got "
                         f"{fmt.times(grad.mean, 'less gradient', 'more gradient', 'as much gradient')} "
-                        "than the last hidden layer and moved "
-                        f"{fmt.times(step.mean, 'less', 'more', 'as far')} "
+                        "the last hidden layer and moved "
+                        f"{fmt.times(step.mean, 'less', 'more', 'as far')} it "
                         "per epoch, relative to its weights")
     sentence = (f"{act} with {init} (median over epochs, mean over seeds): " + "; ".join(told) + "."
                 if told else "")

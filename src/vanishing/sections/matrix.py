@@ -8,17 +8,11 @@ from dataclasses import dataclass
 
 from vanishing import fmt
 from vanishing.aggregate import Grid, GroupSummary, Stat, main_grid, summarize
-from vanishing.plotting import layer_colours, layer_label
+from vanishing.plotting import LayerKey, layer_keys
 from vanishing.reader import Run
 from vanishing.roles import NOTABLE_ATTENUATION
 
 EMPTY = "No cells could be read from this results directory."
-
-
-@dataclass(frozen=True)
-class LayerHeader:
-    label: str
-    colour: str
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ class MatrixRow:
 @dataclass(frozen=True)
 class MatrixTable:
     depth: int
-    layers: tuple[LayerHeader, ...]
+    layers: tuple[LayerKey, ...]
     rows: tuple[MatrixRow, ...]
 
 
@@ -80,9 +74,6 @@ def table(depth: int, groups: Sequence[GroupSummary], grid: Grid | None) -> Matr
         pairs = [(a, i) for a in grid.activations for i in grid.initializers]
         order = {pair: k for k, pair in enumerate(pairs)}
         groups = sorted(groups, key=lambda g: order.get((g.activation, g.initializer), 1 << 30))
-    n_layers = depth + 1
-    layers = tuple(LayerHeader(layer_label(i + 1, n_layers).replace("layer ", "L"), c)
-                   for i, c in enumerate(layer_colours(n_layers)))
     rows = tuple(MatrixRow(
         activation=g.activation, initializer=g.initializer, seeds=f"{g.n_ok}/{len(g.seeds)}",
         final_loss=_stat(g.final_loss, 3), final_accuracy=_stat(g.final_accuracy, 3),
@@ -92,4 +83,4 @@ def table(depth: int, groups: Sequence[GroupSummary], grid: Grid | None) -> Matr
         attenuation_end=_stat(g.attenuation_end, 2, sign=True),
         attenuation_class=attenuation_class(g.attenuation_init.mean),
         diverged=", ".join(f"seed {s} at epoch {e}" for s, e in g.diverged)) for g in groups)
-    return MatrixTable(depth=depth, layers=layers, rows=rows)
+    return MatrixTable(depth=depth, layers=layer_keys(depth + 1, short=True), rows=rows)

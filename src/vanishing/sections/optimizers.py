@@ -83,7 +83,8 @@ def optimizer_sentences(study: OptimizerStudy) -> tuple[str, ...]:
     for grid in study.grids:
         present = [g for g in grid.present() if g.final_accuracy.n]
         learned = sum(g.final_accuracy.mean >= LEARNED_ACCURACY for g in present)
-        ends = [g.attenuation_end.mean for g in present if math.isfinite(g.attenuation_end.mean)]
+        # −∞ (a first layer with no gradient at all) counts: np.median orders it; NaN has no place.
+        ends = [g.attenuation_end.mean for g in present if not math.isnan(g.attenuation_end.mean)]
         median = fmt.signed(float(np.median(ends)), 1) if ends else fmt.NO_NUMBER
         out.append(f"{grid.name}: {learned} of {len(grid.present())} activation × initializer "
                    f"pairs learned (mean accuracy ≥ {LEARNED_ACCURACY:g}); median attenuation after "

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from vanishing import fmt
 from vanishing.reader import Provenance, Run
 from vanishing.roles import training_label, training_order
-from vanishing.sections.summary import describe_study
 
 EMPTY = "This results directory records nothing about how it was made."
 
@@ -60,7 +59,7 @@ def build(run: Run) -> ReproducePart:
         KeyValue("seeds", ", ".join(map(str, sorted({c.seed for c in run.cells})))),
         KeyValue("datasets", datasets),
         KeyValue("optimizers", optimizers),
-        KeyValue("primary study", describe_study(run)),
+        KeyValue("primary study", run.describe_primary()),
         KeyValue("training time", fmt.seconds(p.train_seconds)),
     )
     return ReproducePart(facts=facts, versions=_pairs(p.versions), platform=_pairs(p.platform),

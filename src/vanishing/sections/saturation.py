@@ -108,9 +108,11 @@ def saturation_comparisons(cells: Sequence[CellStats]) -> tuple[Comparison, ...]
 
 def note(comparisons: Sequence[Comparison]) -> str:
     inits = dict.fromkeys(f"{i} ({role})" if role else i for c in comparisons for i, role in c.initializers)
+    standard = any("standard" in role for c in comparisons for _, role in c.initializers)
     return (f"Networks: {fmt.listing([c.activation for c in comparisons])}, {comparisons[0].depth} "
-            f"hidden layers, initializers {', '.join(inits)}. “Standard” is the first of "
-            f"{', '.join(STANDARD_INITIALIZERS)} that was run, as in the Glorot section.")
+            f"hidden layers, initializers {', '.join(inits)}."
+            + (f" “Standard” is the first of {', '.join(STANDARD_INITIALIZERS)} run for that "
+               "activation at this depth." if standard else ""))
 
 
 # --- sentences ---------------------------------------------------------------------------------

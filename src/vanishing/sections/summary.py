@@ -15,11 +15,10 @@ from vanishing.heatmaps import WHAT, draw_heatmap
 from vanishing.plotting import Figure, finish
 from vanishing.reader import Run
 from vanishing.roles import (
-    CHANCE_ACCURACY,
+    CHANCE_MARGIN,
     LEARNED_ACCURACY,
     NOTABLE_ATTENUATION,
     task_words,
-    training_label,
 )
 
 EMPTY = ("No activation × initializer grid in this run: nothing to summarise. The default "
@@ -31,6 +30,7 @@ DEPTH_TREND = 0.5
 @dataclass(frozen=True)
 class SummaryPart:
     task: str  # what the primary study's networks learn, in words
+    networks: str  # '26 networks': how many the summary is about
     primary_note: str
     findings: tuple[str, ...]
     figures: tuple[Figure, ...]
@@ -44,28 +44,29 @@ def build(run: Run) -> SummaryPart | None:
         return None
     epochs = max((c.epochs for c in primary), default=None)
     name = _dataset_name(run)
-    findings = (learned_sentence(grid, epochs, "the circles" if name == "circles" else f"the {name} task"),
-                *attenuation_sentences(grid), stuck_sentence(grid),
+    chance = chance_accuracy(run)
+    findings = (learned_sentence(grid, epochs, "the circles" if name == "circles" else f"the {name} task",
+                                 chance),
+                *attenuation_sentences(grid), stuck_sentence(grid, chance),
                 depth_sentence(depth_curves(summaries)),
-                *casualty_sentences(sum(c.diverged for c in primary), len(run.missing)))
-    return SummaryPart(task=task_words(name), primary_note=primary_note(run),
-                       findings=tuple(s for s in findings if s),
+                *casualty_sentences(sum(c.diverged for c in run.cells), len(run.missing)))
+    return SummaryPart(task=task_words(name), networks=fmt.plural(len(primary), "network"),
+                       primary_note=primary_note(run), findings=tuple(s for s in findings if s),
                        figures=tuple(heatmap(grid, what) for what in WHAT))
+
+
+def chance_accuracy(run: Run) -> float:
+    """Below this mean final accuracy a network 'stayed near chance': a margin above always
+    answering the larger class (0.5 + margin on balanced data)."""
+    d = run.dataset(run.primary.dataset_id) if run.primary else None
+    known = d is not None and d.positive_fraction is not None
+    majority = max(d.positive_fraction, 1 - d.positive_fraction) if known else 0.5
+    return majority + CHANCE_MARGIN
 
 
 def _dataset_name(run: Run) -> str:
     d = run.dataset(run.primary.dataset_id) if run.primary else None
     return d.name if d else "circles"
-
-
-def describe_study(run: Run) -> str:
-    """'circles (1000 samples) trained with rmsprop (lr 0.001)'."""
-    p = run.primary
-    if p is None:
-        return ""
-    d = run.dataset(p.dataset_id)
-    data = (d.name + (f" ({d.n_samples} samples)" if d.n_samples else "")) if d else p.dataset_id
-    return f"{data} trained with {training_label(p.optimizer, p.learning_rate)}"
 
 
 def primary_note(run: Run) -> str:
@@ -75,20 +76,20 @@ def primary_note(run: Run) -> str:
         return ""
     return (f"The summary, tutorial, saturation, Glorot, depth, matrix and decision-region "
             f"sections use the {len(primary)} networks of the primary study, "
-            f"{describe_study(run)}. The other {len(run.cells) - len(primary)} (other optimizers, "
+            f"{run.describe_primary()}. The other {len(run.cells) - len(primary)} (other optimizers, "
             "other datasets) appear in the learning-speed, optimizer, theory and real-data sections.")
 
 
 # --- the findings, each computed from the numbers it states ---------------------------------
 
-def learned_sentence(grid: Grid, epochs: int | None, task: str) -> str:
+def learned_sentence(grid: Grid, epochs: int | None, task: str, chance: float) -> str:
     present = grid.present()
     learned = [g for g in present if g.final_accuracy.mean >= LEARNED_ACCURACY]
-    failed = [g for g in present if g.final_accuracy.n and g.final_accuracy.mean < CHANCE_ACCURACY]
+    failed = [g for g in present if g.final_accuracy.n and g.final_accuracy.mean < chance]
     after = f" after {epochs} epochs" if epochs else ""
     return (f"{len(learned)} of {len(present)} activation × initializer pairs with {grid.depth} "
             f"hidden layers learned {task}{after} (mean final accuracy ≥ {LEARNED_ACCURACY:g}); "
-            f"{len(failed)} stayed near chance (< {CHANCE_ACCURACY:g}).")
+            f"{len(failed)} stayed near chance (< {fmt.fixed(chance, 2)}).")
 
 
 def attenuation_sentences(grid: Grid) -> tuple[str, ...]:
@@ -101,7 +102,8 @@ def attenuation_sentences(grid: Grid) -> tuple[str, ...]:
     worst = min(finite, key=lambda g: g.attenuation_init.mean)
     if worst.attenuation_init.mean <= -NOTABLE_ATTENUATION:
         acc = worst.final_accuracy
-        out.append(f"The strongest vanishing at initialisation is {worst.activation} with "
+        out.append(f"With {grid.depth} hidden layers, the strongest vanishing at initialisation is "
+                   f"{worst.activation} with "
                    f"{worst.initializer}: the first hidden layer's mean |gradient| is smaller than "
                    f"the last hidden layer's by {fmt.orders(worst.attenuation_init.mean)} (final "
                    f"accuracy {fmt.mean_std(acc.mean, acc.std, acc.n, 2)}).")
@@ -123,7 +125,8 @@ def attenuation_sentences(grid: Grid) -> tuple[str, ...]:
                 and g.final_accuracy.mean >= LEARNED_ACCURACY]
     if balanced:
         inits = Counter(g.initializer for g in balanced)
-        out.append(f"{len(balanced)} pairs start within half an order of magnitude and learned, "
+        out.append(f"{fmt.plural(len(balanced), 'pair')} started within half an order of magnitude and "
+                   "learned, "
                    f"spread over {fmt.plural(len(inits), 'initializer')} "
                    f"({inits.most_common(1)[0][0]} most often).")
     return tuple(out)
@@ -138,24 +141,39 @@ def _weight_scale(groups: Sequence[GroupSummary]) -> float:
     return float(np.median([np.median([s.mean for s in g.weight_std_init]) for g in groups]))
 
 
-def stuck_sentence(grid: Grid) -> str:
+def _per_layer(groups: Sequence[GroupSummary], attr: str) -> np.ndarray:
+    """Median over the groups of each layer's value at initialisation (groups of one depth)."""
+    return np.median([[s.mean for s in getattr(g, attr)] for g in groups], axis=0)
+
+
+def everywhere_small(failed: Sequence[GroupSummary], learned: Sequence[GroupSummary]) -> bool:
+    """Every layer's initial weights under half, and its gradient under a tenth, of the learners'."""
+    with np.errstate(all="ignore"):
+        weights = _per_layer(failed, "weight_std_init") < _per_layer(learned, "weight_std_init") / 2
+        grads = _per_layer(failed, "grad_abs_mean_init") < _per_layer(learned, "grad_abs_mean_init") / 10
+    return bool(np.all(weights) and np.all(grads))
+
+
+def stuck_sentence(grid: Grid, chance: float) -> str:
     """Initializers with which most activations stay at chance, and how small their weights and
     gradients are beside those of the pairs that learned.
 
     Tiny initial weights shrink the forward signal as much as the backward one, so the
     attenuation ratio stays near 0 while every layer's gradient is minute: that is said
-    only for the initializers whose weights AND first-layer gradient are measured small.
+    only for the initializers whose weights AND gradients are measured small in every layer.
     """
     learned = [g for g in grid.present() if g.final_accuracy.mean >= LEARNED_ACCURACY]
     if not learned:
         return ""
     typical_grad, typical_weight = _first_layer_grad(learned), _weight_scale(learned)
-    stuck = []
+    stuck, tiny = [], []
     for j, init in enumerate(grid.initializers):
         column = [row[j] for row in grid.cells if row[j] is not None and row[j].final_accuracy.n]
-        failed = [g for g in column if g.final_accuracy.mean < CHANCE_ACCURACY]
+        failed = [g for g in column if g.final_accuracy.mean < chance]
         if column and len(failed) * 2 > len(column):
             stuck.append((init, len(failed), len(column), _first_layer_grad(failed), _weight_scale(failed)))
+            if everywhere_small(failed, learned):
+                tiny.append(init)
     if not stuck:
         return ""
     listed = "; ".join(f"{init} ({n} of {total} activations, first-layer mean |gradient| "
@@ -164,8 +182,6 @@ def stuck_sentence(grid: Grid) -> str:
     sentence = (f"Some initializers leave most activations at chance: {listed}. In the pairs that "
                 f"learned the first-layer mean |gradient| is typically {fmt.sci(typical_grad)} and "
                 f"the weight std {fmt.sci(typical_weight)}.")
-    tiny = [init for init, _, _, grad, weight in stuck
-            if grad < typical_grad / 10 and weight < typical_weight / 2]
     if tiny:
         sentence += (f" With {fmt.listing(tiny)} every layer starts with small weights and the "
                      "gradient is minute everywhere, even where the ratio between layers looks "
@@ -177,7 +193,7 @@ def depth_sentence(curves: Sequence[DepthCurve]) -> str:
     """How the attenuation at initialisation changes from the shallowest to the deepest network,
     for the activation x initializer that ends most vanishing; NaN (0/0) curves are not told."""
     told = [(c, c.attenuation_init[0].mean, c.attenuation_init[-1].mean) for c in curves]
-    told = [t for t in told if not math.isnan(t[1]) and not math.isnan(t[2])]
+    told = [t for t in told if not math.isnan(t[2] - t[1])]  # NaN, or −∞ at both ends: no change to tell
     if not told:
         return ""
     curve, a0, a1 = min(told, key=lambda t: t[2])
@@ -198,10 +214,12 @@ def casualty_sentences(n_diverged: int, n_missing: int) -> tuple[str, ...]:
     out = []
     if n_diverged:
         out.append(f"{fmt.plural(n_diverged, 'cell')} diverged (loss became NaN or infinite); "
-                   "they are marked and left out of every end-of-training average.")
+                   + ("it is" if n_diverged == 1 else "they are")
+                   + " marked and left out of every end-of-training average.")
     if n_missing:
-        out.append(f"{fmt.plural(n_missing, 'cell')} listed in the manifest have no results file "
-                   "and are left out.")
+        out.append(f"{fmt.plural(n_missing, 'cell')} listed in the manifest "
+                   + ("has no results file and is left out." if n_missing == 1 else
+                      "have no results file and are left out."))
     return tuple(out)
 
 

@@ -93,12 +93,8 @@ def theory_statements(points: Sequence[TheoryPoint]) -> tuple[str, ...]:
                   if math.isfinite(p.measured_dataset) and math.isfinite(p.measured)]
         shift = f"; whole dataset {fmt.signed(float(np.median(cancel)))} decades" if cancel else ""
         sentences.append(f"{act} ({fmt.plural(len(mine), 'network')}): linear regime off by "
-                         f"{_off(errors[0])}, mean field by {_off(errors[1])}{shift}.")
+                         f"{fmt.decades(errors[0], 2)}, mean field by {fmt.decades(errors[1], 2)}{shift}.")
     return tuple(sentences)
-
-
-def _off(x: float) -> str:
-    return fmt.NO_NUMBER if math.isnan(x) else f"{x:.2f} decades"
 
 
 def draw_scatter(points: Sequence[TheoryPoint]) -> MplFigure:

@@ -12,7 +12,17 @@ from matplotlib.figure import Figure as MplFigure
 
 from vanishing import fmt
 from vanishing.aggregate import Stat
-from vanishing.plotting import STYLE, Figure, band, finish, layer_colours, layer_label, stack
+from vanishing.plotting import (
+    STYLE,
+    Figure,
+    LayerKey,
+    band,
+    finish,
+    layer_colours,
+    layer_keys,
+    layer_label,
+    stack,
+)
 from vanishing.reader import CellStats, Run
 from vanishing.roles import TUTORIAL_DEPTH, TUTORIAL_EPOCHS, TUTORIAL_INITIALIZER, TUTORIAL_REPORTED
 
@@ -32,12 +42,6 @@ class TutorialRow:
     measured_loss: str
     measured_accuracy: str
     note: str
-
-
-@dataclass(frozen=True)
-class LayerKey:
-    label: str
-    colour: str
 
 
 @dataclass(frozen=True)
@@ -72,14 +76,12 @@ def build(run: Run) -> TutorialPart | None:
     if not tutorial:
         return None
     first = next(iter(tutorial.values()))
-    n_layers = first[0].depth + 1
     epochs = max(c.epochs for cells in tutorial.values() for c in cells)
     return TutorialPart(
         setting=(f"{first[0].depth} hidden layers of {first[0].width}, {first[0].initializer}, "
                  f"{epochs} epochs, seeds {', '.join(str(c.seed) for c in first)}"),
         reported_epochs=TUTORIAL_EPOCHS, epochs=epochs,
-        layers=tuple(LayerKey(layer_label(i + 1, n_layers), c)
-                     for i, c in enumerate(layer_colours(n_layers))),
+        layers=layer_keys(first[0].depth + 1),
         rows=tuple(table_row(act, tutorial.get(act, [])) for act in TUTORIAL_REPORTED),
         sentences=tuple(s for s in (activation_sentence(a, cells) for a, cells in tutorial.items()) if s),
         figures=tuple((act, activation_figure(act, cells)) for act, cells in tutorial.items()))
@@ -113,7 +115,7 @@ def activation_sentence(activation: str, cells: Sequence[CellStats]) -> str:
     start, end = Stat.of(c.loss[0] for c in ok), Stat.of(c.loss[-1] for c in ok)
     if np.isnan(att.mean):
         return ""
-    ratio = fmt.times(att.mean, "smaller than", "larger than", "the same as")
+    ratio = fmt.times(att.mean, "smaller", "larger", "the same")
     return (f"{activation}: at initialisation the first hidden layer's mean |gradient| is {ratio} "
             f"the last hidden layer's (attenuation {fmt.signed(att.mean, 1)}); the loss went from "
             f"{fmt.fixed(start.mean, 3)} to {fmt.fixed(end.mean, 3)} in {ok[0].epochs} epochs.")
