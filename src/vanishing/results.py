@@ -43,6 +43,9 @@ METRICS_COLUMNS: tuple[str, ...] = (
     # added by the saturation / learning-speed / optimizer / real-data study (issue 4)
     "act_mean", "act_std", "act_saturated_frac", "act_dead_frac", "update_ratio",
     "optimizer", "learning_rate", "dataset_id",
+    # added by the recorder (issue 8): the recorded variable's Keras path; for matrix cells
+    # hidden_<l>/kernel and output/kernel
+    "layer_name",
 )
 
 
@@ -234,7 +237,8 @@ def cell_metric_lines(info: dict[str, Any], arrays: Mapping[str, np.ndarray]) ->
                     ("cell_id", "activation", "initializer", "depth", "width", "seed"))
     tail = "," + ",".join(_csv_field(str(info[k])) for k in ("optimizer", "learning_rate", "dataset_id"))
     formats = {(out, e0): _row_format(head, out, e0) + tail for out in (False, True) for e0 in (False, True)}
-    return [formats[(layer == depth, e == 0)] % (e, layer + 1, *stats[e, layer])
+    names = [f",hidden_{layer}/kernel" for layer in range(1, depth + 1)] + [",output/kernel"]
+    return [formats[(layer == depth, e == 0)] % (e, layer + 1, *stats[e, layer]) + names[layer]
             for e in range(epochs) for layer in range(layers)]
 
 
@@ -281,8 +285,11 @@ def read_metrics(results_dir: Path) -> dict[str, np.ndarray]:
     cols = list(zip(*rows)) if rows else [()] * len(header)
     out: dict[str, np.ndarray] = {}
     for name, values in zip(header, cols):
-        if name in ("cell_id", "activation", "initializer", "optimizer", "dataset_id"):
+        if name in ("cell_id", "activation", "initializer", "optimizer", "dataset_id", "layer_name"):
             out[name] = np.array(values, dtype=str)
+        elif name in ("depth", "width", "seed") and not all(values):
+            # a recorded run has no width, and depth and seed only when labelled: NaN there
+            out[name] = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
         elif name in ("depth", "width", "seed", "epoch", "layer"):
             out[name] = np.array(values, dtype=np.int64)
         else:
