@@ -22,7 +22,7 @@ import markupsafe
 import numpy as np
 
 from vanishing import fmt
-from vanishing.reader import Run, load_run
+from vanishing.reader import MATRIX, Run, load_run
 from vanishing.results import ResultsError, atomic_path
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
@@ -52,6 +52,7 @@ class Page:
     sections: tuple[SectionView, ...]
     created: str
     rerun: str
+    omitted: str = ""  # which sections this kind of directory leaves out, and why
     metrics_href: str = "metrics.csv"
 
 
@@ -60,8 +61,15 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
     p = run.provenance
     views = tuple(SectionView(s.id, s.title, s.template, s.build(run), s.empty)
                   for s in sections if s.kinds & run.kinds)
+    omitted = ""
+    if MATRIX not in run.kinds:
+        left_out = [s.title for s in sections if not s.kinds & run.kinds]
+        omitted = (f"Left out here: {fmt.listing(left_out)}. They study the built-in MLP matrix "
+                   "(vanishing train), which this directory does not hold.") if left_out else ""
     epochs = max((c.epochs for c in run.primary_cells()), default=None)
-    bits = [f"{fmt.plural(len(run.cells), 'network')} trained"]
+    bits = [f"{fmt.plural(len(run.cells), 'network')} trained"] if run.cells or not run.recorded else []
+    if run.recorded:
+        bits.append(f"{fmt.plural(len(run.recorded), 'recorded run')}")
     if epochs is not None:
         bits.append(f"{epochs} epochs each")
     if p.preset:
@@ -70,7 +78,7 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
         bits.append(p.created[:10])
     return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
                 csp=CONTENT_SECURITY_POLICY, sections=views, created=p.created,
-                rerun=rerun_command(p))
+                rerun=rerun_command(p), omitted=omitted)
 
 
 # --- templates and inlining ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vanishing.recorded import KERAS, RecordedRun, recorded_run
 from vanishing.results import ResultsError, cell_path, read_cell, read_dataset, read_manifest
 from vanishing.roles import training_label
 from vanishing.stats import kernel_statistics, layer_attenuation, rms, update_ratio
@@ -156,6 +157,7 @@ class Run:
     datasets: tuple[Dataset, ...] = ()
     matrices: tuple[MatrixAxes, ...] = ()
     provenance: Provenance = Provenance()
+    recorded: tuple[RecordedRun, ...] = ()  # runs the Keras recorder wrote
     manifest: dict[str, Any] = field(default_factory=dict)  # as read; sections use the typed fields
 
     def primary_cells(self) -> tuple[CellStats, ...]:
@@ -165,8 +167,9 @@ class Run:
 
     @property
     def kinds(self) -> frozenset[str]:
-        """Which kinds of networks the run holds (an empty run counts as a matrix)."""
-        return frozenset(c.kind for c in self.cells) or frozenset({MATRIX})
+        """Which kinds of networks the directory holds (an empty one counts as a matrix)."""
+        found = {c.kind for c in self.cells} | {r.kind for r in self.recorded}
+        return frozenset(found) or frozenset({MATRIX})
 
     def describe_primary(self) -> str:
         """'circles (1000 samples) trained with rmsprop (lr 0.001)'; '' without a primary study."""
@@ -190,7 +193,7 @@ def load_run(results_dir: Path) -> Run:
     """Read the manifest and every cell; raises ResultsError naming the file that is wrong."""
     results_dir = Path(results_dir)
     manifest = read_manifest(results_dir)
-    cells, missing = [], []
+    cells, recorded, missing = [], [], []
     for i, entry in enumerate(manifest["cells"]):
         if not isinstance(entry, dict) or "cell_id" not in entry:
             raise ResultsError(f"{results_dir / 'manifest.json'}: cells[{i}] has no 'cell_id'")
@@ -203,14 +206,18 @@ def load_run(results_dir: Path) -> Run:
         # The manifest's entry is the run's word on status; the npz's own copy fills gaps.
         info = {**arrays.pop("cell_info"), **entry}
         try:
-            cells.append(cell_stats(info, arrays))
+            if info.get("source") == KERAS:
+                recorded.append(recorded_run(info, arrays))
+            else:
+                cells.append(cell_stats(info, arrays))
         except ResultsError as e:
             raise ResultsError(f"{path}: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
             raise ResultsError(f"{path}: bad cell settings ({e!r})") from None
     return Run(results_dir=results_dir, cells=tuple(cells), missing=tuple(missing),
                primary=primary_study(manifest, cells), datasets=_datasets(manifest),
-               matrices=_matrices(manifest), provenance=_provenance(manifest), manifest=manifest)
+               matrices=_matrices(manifest), provenance=_provenance(manifest), recorded=tuple(recorded),
+               manifest=manifest)
 
 
 def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats:

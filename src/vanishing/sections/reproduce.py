@@ -30,11 +30,14 @@ class ReproducePart:
 
 
 def rerun_command(p: Provenance) -> str:
-    """The command that trains this run again: --set overrides repeat after the config."""
+    """The command that trains this run again: --set overrides repeat after the config; a
+    directory the Keras recorder wrote is rerun by the script that recorded it."""
     overrides = "".join(f" --set {shlex.quote(s)}" for s in p.overrides)
     if p.preset:
         return f"vanishing report --preset {p.preset}{overrides}"
-    return f"vanishing report --config config.toml{overrides}   # the config below, saved"
+    if p.config_toml:
+        return f"vanishing report --config config.toml{overrides}   # the config below, saved"
+    return p.command or "(how this directory was made is not recorded)"
 
 
 def _pairs(pairs: tuple[tuple[str, str], ...]) -> tuple[KeyValue, ...]:
@@ -56,6 +59,7 @@ def build(run: Run) -> ReproducePart:
         KeyValue("vanishing", p.vanishing_version),
         KeyValue("preset", p.preset or "(a config file)"),
         KeyValue("cells", f"{len(run.cells)} read, {diverged} diverged, {len(run.missing)} missing"),
+        KeyValue("recorded runs", ", ".join(r.cell_id for r in run.recorded) or "none"),
         KeyValue("seeds", ", ".join(map(str, sorted({c.seed for c in run.cells})))),
         KeyValue("datasets", datasets),
         KeyValue("optimizers", optimizers),
