@@ -105,7 +105,7 @@ def _learning_rate(optimizer) -> float | None:
     """The optimizer's learning rate when training starts; None when it has none."""
     try:
         # float32 in the optimizer: its shortest decimal (0.001, not 0.0010000000474974513)
-        return float(f"{float(np.asarray(optimizer.learning_rate)):.9g}")
+        return float(str(np.float32(np.asarray(optimizer.learning_rate))))
     except Exception:
         return None
 
@@ -204,7 +204,7 @@ def _check_targets(y, y_pred) -> None:
         raise ValueError(f"probe y has {len(ys)} arrays; the model has {len(preds)} outputs")
     for a, p in zip(ys, preds):
         t, o = tuple(a.shape[1:]), tuple(int(d) for d in p.shape[1:])
-        ok = (t == o or (len(t) == len(o) and t[:-1] == o[:-1] and 1 in (t[-1:] + o[-1:]))
+        ok = (t == o or (len(t) == len(o) and t[:-1] == o[:-1] and t[-1:] == (1,))
               or (len(t) == len(o) - 1 and t == o[:-1]))
         if not ok:
             raise ValueError(f"probe y has shape {tuple(a.shape)} per batch, the model's output "

@@ -25,7 +25,15 @@ def _histogram(values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         values = values[np.isfinite(values)]
     if values is None or values.size == 0:
         return np.zeros(HIST_BINS, np.int64), np.linspace(0.0, 1.0, HIST_BINS + 1)
-    counts, edges = np.histogram(values, bins=HIST_BINS)
+    lo, hi = float(values.min()), float(values.max())
+    # Values (nearly) all equal, as in a diverged run: a range numpy can split into 40 bins.
+    pad = max(abs(lo), abs(hi), 1.0) * 1e-6
+    if hi - lo <= pad:
+        lo, hi = lo - pad, hi + pad
+    try:
+        counts, edges = np.histogram(values, bins=HIST_BINS, range=(lo, hi))
+    except ValueError:  # a range too wide for float64 (|values| near the float limits)
+        return np.zeros(HIST_BINS, np.int64), np.linspace(0.0, 1.0, HIST_BINS + 1)
     return counts.astype(np.int64), edges
 
 
