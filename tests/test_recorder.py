@@ -288,3 +288,137 @@ def test_refuses_a_duplicate_run_unless_overwrite(tmp_path):
 def test_refuses_a_backend_other_than_tensorflow(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     _refused(tmp_path, _compiled(dense_model), _data((6,)), "backend is 'jax'.*'tensorflow'")
+
+
+# --- which variables, which models ---------------------------------------------------------------
+
+def test_weight_matrices_are_found_by_layer_never_by_name():
+    from vanishing.probe import recorded_variables
+
+    inputs = keras.Input((6, 4))
+    h = keras.layers.GRU(3, return_sequences=True)(inputs)  # its bias is 2-D: not recorded
+    h = keras.layers.LayerNormalization()(h)
+    h = keras.layers.MultiHeadAttention(num_heads=2, key_dim=2)(h, h)
+    h = keras.layers.Reshape((6, 3, 1))(keras.layers.BatchNormalization()(h))
+    h = keras.layers.SeparableConv2D(2, 2)(h)
+    h = keras.layers.DepthwiseConv2D(2)(h)
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, outputs)
+    paths = [r.path for r in recorded_variables(model)]
+    expect = [v.path for v in model.trainable_weights
+              if v.path.rsplit("/", 1)[-1] in ("kernel", "recurrent_kernel", "depthwise_kernel",
+                                               "pointwise_kernel")]
+    assert paths == expect and len(paths) == 2 + 4 + 2 + 1 + 1
+    gru = model.layers[1]
+    assert gru.cell.bias.path not in paths and len(gru.cell.bias.shape) == 2
+    classes = [r.layer_class for r in recorded_variables(model)]
+    assert classes == ["GRU"] * 2 + ["MultiHeadAttention"] * 4 + ["SeparableConv2D"] * 2 + [
+        "DepthwiseConv2D", "Dense"]
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="sub")
+        self.hidden = keras.layers.Dense(4, activation="relu")
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def test_functional_and_subclassed_models(tmp_path):
+    x, y = _data((6,))
+    inputs = keras.Input((6,))
+    functional = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(4, activation="elu")(inputs)))
+    for run, model in (("functional", functional), ("subclassed", _Subclassed())):
+        model.compile("sgd", keras.losses.BinaryCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[GradientRecorder(tmp_path, (x, y), run=run)])
+        a = results.read_cell(tmp_path, run)
+        assert a["cell_info"]["model_kind"] == run and a["grad_abs_mean"].shape == (2, 2)
+        assert np.isfinite(a["act_mean"]).all() and np.isfinite(a["act_saturated_frac"][:, 0]).all()
+    assert [c["cell_id"] for c in results.read_manifest(tmp_path)["cells"]] == ["functional", "subclassed"]
+
+
+def test_fit_again_with_the_same_recorder_goes_on(tmp_path):
+    x, y = _data((6,))
+    model = _compiled(dense_model)
+    rec = GradientRecorder(tmp_path, (x, y), run="twice")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[rec])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[rec])
+    a = results.read_cell(tmp_path, "twice")
+    assert a["loss"].shape == (4,) and a["cell_info"]["epochs"] == 3
+
+
+def test_check_refuses_an_uncompiled_model():
+    x, y = _data((6,))
+    with pytest.raises(ValueError, match="not compiled"):
+        check(dense_model(), x, y)
+
+
+_WORKER = """
+import sys
+import numpy as np
+from vanishing import zoo
+keras, _ = zoo.import_keras()
+from vanishing.keras import GradientRecorder
+run, directory = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(len(run))
+x = rng.normal(size=(32, 6)).astype("float32")
+y = (rng.random(32) > 0.5).astype("float32")
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="tanh"),
+                          keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True))
+model.fit(x, y, epochs=25, batch_size=32, verbose=0,
+          callbacks=[GradientRecorder(directory, (x, y), run=run, labels={"seed": len(run)})])
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_recording_into_one_directory(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    runs = ("first", "second-run")
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, run, str(tmp_path)], env=env,
+                              stderr=subprocess.PIPE) for run in runs]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    manifest = results.read_manifest(tmp_path)
+    assert sorted(c["cell_id"] for c in manifest["cells"]) == sorted(runs)
+    parsed = results.read_metrics(tmp_path)
+    for run in runs:
+        mine = parsed["cell_id"] == run
+        assert mine.sum() == 26 * 3
+        assert sorted(set(parsed["epoch"][mine])) == list(range(26))
+        assert results.read_cell(tmp_path, run)["loss"].shape == (26,)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+_PUBLISHER = """
+import sys
+from vanishing import recorder_io
+name, directory = sys.argv[1], sys.argv[2]
+for i in range(150):
+    entry = {"cell_id": f"{name}-{i}", "source": "keras"}
+    recorder_io.publish(directory, entry, [f"{name}-{i},,,,,,0,1" + "," * 18])
+"""
+
+
+@pytest.mark.slow
+def test_the_lock_keeps_every_update_of_two_processes(tmp_path):
+    """Each process adds 150 runs one at a time: without the lock, read-modify-writes interleave
+    and runs go missing (checked: with flock disabled this fails)."""
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", _PUBLISHER, name, str(tmp_path)],
+                              stderr=subprocess.PIPE) for name in ("a", "b")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    ids = {c["cell_id"] for c in results.read_manifest(tmp_path)["cells"]}
+    assert ids == {f"{name}-{i}" for name in ("a", "b") for i in range(150)}
+    assert set(results.read_metrics(tmp_path)["cell_id"]) == ids

@@ -50,6 +50,8 @@ class GradientRecorder(keras.callbacks.Callback):
     # --- Keras hooks --------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None) -> None:
+        if self._probe is not None and self._probe.model is self.model:
+            return  # fit called again with this recorder: the run goes on where it stopped
         recorded = _prepare(self.model, self.probe, self.batch_size, self.labels)
         recorder_io.check_run_name(self.directory, self.run, self.overwrite)
         x, y = self.probe
@@ -131,6 +133,9 @@ def _prepare(model, probe, batch_size: int, labels: Mapping[str, Any]) -> tuple[
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
     x, y = _split_probe(probe)
+    if not getattr(model, "compiled", True):
+        raise ValueError(f"model {model.name!r} is not compiled: the recorder measures the gradient of "
+                         "the compiled loss; call model.compile(optimizer, loss) first")
     if not model.built:  # no Input: Keras builds it on its first call, so we do, on the probe
         try:
             model(slice_nest(x, 0, 1), training=False)
