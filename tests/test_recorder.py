@@ -120,8 +120,14 @@ def test_files_of_a_recorded_run(tmp_path):
     assert a["grad_hist_counts_2"].shape == (3, 40) and a["act_hist_edges_3"].shape == (3, 41)
     assert a["grad_hist_counts_1"][0].sum() + a["grad_zero_frac"][0, 0] * 48 == 48
     assert (a["act_hist_counts_2"].sum(axis=1) == 48 * 8).all()
-    # tanh's slope is 1 at most: saturated below 0.1, i.e. where |z| > 2.99
-    assert 0 <= a["act_saturated_frac"][0, 0] < 1 and a["act_dead_frac"][0, 0] == 0
+    # The first layer's activations at the end, computed by hand: tanh's slope is 1 at most,
+    # so a unit is saturated where 1 - tanh(z)^2 < 0.1.
+    dense = model.layers[0]
+    z = x.astype(np.float64) @ dense.kernel.numpy() + dense.bias.numpy()
+    assert a["act_mean"][3, 0] == pytest.approx(np.tanh(z).mean(), rel=1e-5)
+    assert a["act_std"][3, 0] == pytest.approx(np.tanh(z).std(), rel=1e-5)
+    assert a["act_saturated_frac"][3, 0] == pytest.approx(np.mean(1 - np.tanh(z) ** 2 < 0.1))
+    assert a["act_dead_frac"][3, 0] == 0
     with open(tmp_path / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(results.METRICS_COLUMNS)
@@ -347,6 +353,24 @@ def test_fit_again_with_the_same_recorder_goes_on(tmp_path):
     model.fit(x, y, epochs=1, verbose=0, callbacks=[rec])
     a = results.read_cell(tmp_path, "twice")
     assert a["loss"].shape == (4,) and a["cell_info"]["epochs"] == 3
+
+
+def test_a_dead_convolution_unit_is_a_channel_zero_everywhere():
+    from vanishing.probe import Probe, recorded_variables
+
+    x, y = _data((6, 6, 1))
+    model = _compiled(conv_model)
+    check(model, x, y, verbose=False)  # built here, on the probe: the model has no Input
+    conv = model.layers[0]
+    kernel, bias = conv.kernel.numpy(), conv.bias.numpy()
+    kernel[..., 0], bias[0] = 0.0, -1.0  # channel 0: relu(-1) = 0 at every position
+    conv.kernel.assign(kernel)
+    conv.bias.assign(bias)
+    m = Probe(model, recorded_variables(model), x, y, batch_size=20).measure()
+    out = keras.ops.convert_to_numpy(conv(x))
+    assert m.act_dead_frac[0] == pytest.approx(1 / 3) and (out[..., 1:] == 0).mean() > 0.2
+    assert m.act_saturated_frac[0] == pytest.approx(np.mean(out <= 0))  # relu: slope 0 below 0
+    assert m.act_saturated_frac[1] == 0  # the linear logit: a known slope, never below 10 % of itself
 
 
 def test_check_refuses_an_uncompiled_model():
