@@ -12,7 +12,15 @@ import pytest
 from matplotlib.colors import to_hex
 
 from vanishing import html, plotting, reader, results
-from vanishing.sections import SECTIONS, gradient_flow, layer_updates, runs, through_time, your_model
+from vanishing.sections import (
+    SECTIONS,
+    gradient_flow,
+    layer_updates,
+    recorded_saturation,
+    runs,
+    through_time,
+    your_model,
+)
 
 GRAD = [1e-3, 1e-2, 1e-1, 1.0]  # four weight matrices, a decade apart
 
@@ -113,3 +121,20 @@ def test_a_directory_with_matrix_cells_and_a_recorded_run_renders_both(small_res
     ids = _sections(text)
     assert ids[0] == "your-model" and "summary" in ids and "reproduce" in ids
     assert "Left out here" not in text
+
+
+def test_saturation_sentences_skip_linear_layers_and_say_when_there_is_none(tmp_path):
+    entry = fakes.recorded_entry("sat", 4, 3)
+    entry["layers"][-1]["activation"] = "linear"  # the logits: slope 1 everywhere
+    arrays = fakes.recorded_arrays(4, 3, GRAD)
+    arrays["act_saturated_frac"][:, 3] = 0.0
+    arrays["act_dead_frac"][:, 1] = 0.0
+    directory = fakes.recorded_dir(tmp_path / "rec", [(entry, arrays)])
+    r = reader.load_run(directory).recorded[0]
+    assert recorded_saturation.known(r) == [0, 1]
+    assert recorded_saturation.sentences(r) == (
+        "sat: dense_1/kernel has the most saturated (unit, sample) pairs: 10 % at the start and 30 % "
+        "after epoch 3.",
+        "sat: no layer has dead units, at the start or after epoch 3.")
+    fig = recorded_saturation.draw_saturation(r)
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # the two nonlinear layers, in both panels

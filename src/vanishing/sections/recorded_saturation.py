@@ -19,10 +19,14 @@ EMPTY = ("No layer of the recorded runs has a saturated or dead fraction: that n
 MEASURES = (("act_saturated_frac", "saturated (unit, sample) pairs"), ("act_dead_frac", "dead units"))
 
 
+# A linear layer's slope is 1 everywhere: it can neither saturate nor die; showing its zeros is noise.
+NO_SATURATION = {None, "", "linear"}
+
+
 def known(r: RecordedRun) -> list[int]:
-    """Indices of the layers with a saturated or dead fraction recorded at the start."""
-    return [i for i in range(len(r.layers))
-            if any(np.isfinite(r.stats[key][0, i]) for key, _ in MEASURES)]
+    """Indices of the layers with a nonlinear activation and a fraction recorded at the start."""
+    return [i for i in range(len(r.layers)) if r.layers[i].activation not in NO_SATURATION
+            and any(np.isfinite(r.stats[key][0, i]) for key, _ in MEASURES)]
 
 
 def build(run: Run) -> Part | None:
@@ -34,14 +38,19 @@ def build(run: Run) -> Part | None:
 
 
 def sentences(r: RecordedRun) -> tuple[str, ...]:
-    """Per measure, the layer with the largest fraction at the start or the end."""
+    """Per measure, the layer with the largest fraction at the start or the end (or that none has any)."""
     out = []
+    layers = known(r)
     for key, words in MEASURES:
-        values = r.stats[key][[0, -1]]
+        values = r.stats[key][[0, -1]][:, layers]
         if not np.isfinite(values).any():
             continue
-        layer = int(np.argmax(np.where(np.isfinite(values), values, -np.inf).max(axis=0)))
-        start, end = values[0, layer], values[1, layer]
+        peak = np.where(np.isfinite(values), values, -np.inf).max(axis=0)
+        if peak.max() == 0:
+            out.append(f"{r.cell_id}: no layer has {words}, at the start or after epoch {r.epochs}.")
+            continue
+        column = int(np.argmax(peak))
+        layer, (start, end) = layers[column], values[:, column]
         out.append(f"{r.cell_id}: {r.layers[layer].path} has the most {words}: {fmt.percent(start)} at the "
                    f"start and {fmt.percent(end)} after epoch {r.epochs}.")
     return tuple(out)
