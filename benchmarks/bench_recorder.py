@@ -94,7 +94,7 @@ def measure(repeats: int, keep: Path | None = None) -> dict[str, object]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="copy the recorded run's results directory here")
     args = parser.parse_args(argv)
     numbers = measure(args.repeats, args.keep)

@@ -79,7 +79,9 @@ class GradientRecorder(keras.callbacks.Callback):
         entry["kernels_stored"] = arrays.keep_kernels
         time = data.get("time_grad_abs_mean")
         entry["time_steps"] = None if time is None else int(time.shape[1])
-        results.write_cell(self.directory, entry, data)
+        # Uncompressed: rewritten after every epoch, and zlib took 20 ms of it for ~10 % less size
+        # (kernels and statistics are float noise to zlib).
+        results.write_cell(self.directory, entry, data, compressed=False)
         recorder_io.publish(self.directory, dict(entry), recorder_io.metric_lines(entry, data))
 
     def _manifest_entry(self, recorded: tuple[Recorded, ...], n: int) -> dict[str, Any]:

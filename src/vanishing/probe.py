@@ -187,8 +187,8 @@ class Probe:
             calls = seen[id(owner)]
             once = len(calls) == 1  # a layer called twice has no single output
             outputs.append(calls[0][1] if once else tf.zeros([0]))
-            saturated.append(self._saturated(*calls[0], threshold) if once and threshold else
-                             tf.constant(-1.0, tf.float64))
+            saturated.append(self._saturated(calls[0][0], threshold)
+                             if once and threshold is not None else tf.constant(-1.0, tf.float64))
         time = tf.zeros([0], tf.float64)
         if rnn_inputs:
             g = tf.abs(grads.pop())
@@ -197,13 +197,11 @@ class Probe:
         return share, grads, outputs, saturated, time
 
     @staticmethod
-    def _saturated(z, out, threshold):
+    def _saturated(pre: _PreActivation, threshold: float):
         """How many (unit, sample) pairs of this batch have |f'(z)| below the threshold."""
         import tensorflow as tf
 
-        del out
-        f = z.activation_fn
-        z = z.value
+        f, z = pre.activation_fn, pre.value
         with tf.GradientTape() as tape:
             tape.watch(z)
             fz = f(z)
@@ -276,25 +274,32 @@ class Probe:
 
     def _measurement(self, loss, metrics, grads, acts, saturated, time, n) -> Measurement:
         by_owner = {id(o): i for i, o in enumerate(self.owners)}
-        L = len(self.recorded)
-        stats = {k: np.full(L, np.nan) for k in ("mean", "std", "sat", "dead")}
-        values: list[np.ndarray | None] = []
-        for layer, r in enumerate(self.recorded):
-            i = by_owner[id(r.owner)]
-            a = acts[i]
-            values.append(None if a is None else a.reshape(-1))
-            if a is None:
-                continue
-            a64 = a.astype(np.float64)
-            stats["mean"][layer], stats["std"][layer] = a64.mean(), a64.std()
-            if saturated[i] >= 0 and self.thresholds[i] is not None:
-                stats["sat"][layer] = saturated[i] / a.size
-            stats["dead"][layer] = dead_fraction(a, channel_axis(r.owner, a.ndim))
+        # Once per layer output (an LSTM's two matrices share one), then per recorded variable.
+        per_owner = [self._output_statistics(o, a, s, t)
+                     for o, a, s, t in zip(self.owners, acts, saturated, self.thresholds)]
+        rows = [per_owner[by_owner[id(r.owner)]] for r in self.recorded]
+        stats = {k: np.array([row[k] for row in rows], np.float64) for k in ("mean", "std", "sat", "dead")}
+        values = tuple(None if a is None else a.reshape(-1) for a in acts)
         return Measurement(
             loss=loss, metrics=metrics, weights=tuple(np.array(r.variable.numpy()) for r in self.recorded),
-            grads=tuple(grads[:L]), act_mean=stats["mean"], act_std=stats["std"],
-            act_saturated_frac=stats["sat"], act_dead_frac=stats["dead"], act_values=tuple(values),
+            grads=tuple(grads[:len(self.recorded)]), act_mean=stats["mean"], act_std=stats["std"],
+            act_saturated_frac=stats["sat"], act_dead_frac=stats["dead"],
+            act_values=tuple(values[by_owner[id(r.owner)]] for r in self.recorded),
             time_grad_abs_mean=None if self.rnn is None or time is None or not time.size else time / n)
+
+
+    @staticmethod
+    def _output_statistics(owner, a: np.ndarray | None, saturated: float,
+                           threshold: float | None) -> dict[str, float]:
+        """mean, std, saturated and dead fractions of one layer's output on the probe."""
+        if a is None:
+            return dict.fromkeys(("mean", "std", "sat", "dead"), math.nan)
+        return {
+            # float64 sums without a float64 copy of millions of values
+            "mean": float(a.mean(dtype=np.float64)), "std": float(a.std(dtype=np.float64)),
+            "sat": saturated / a.size if saturated >= 0 and threshold is not None else math.nan,
+            "dead": dead_fraction(a, channel_axis(owner, a.ndim)),
+        }
 
 
 class _PreActivation:

@@ -82,9 +82,9 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+def write_npz(path: Path, arrays: dict[str, Any], compressed: bool = True) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        (np.savez_compressed if compressed else np.savez)(f, **arrays)
 
 
 # --- cells -------------------------------------------------------------------
@@ -93,11 +93,12 @@ def cell_path(results_dir: Path, cell_id: str) -> Path:
     return Path(results_dir) / "cells" / f"{cell_id}.npz"
 
 
-def write_cell(results_dir: Path, cell_info: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def write_cell(results_dir: Path, cell_info: dict[str, Any], arrays: dict[str, np.ndarray],
+               compressed: bool = True) -> None:
     """Write one cell's arrays with its settings and status embedded as JSON."""
     payload = dict(arrays)
     payload["cell_json"] = np.array(json.dumps(cell_info, sort_keys=True))
-    write_npz(cell_path(results_dir, cell_info["cell_id"]), payload)
+    write_npz(cell_path(results_dir, cell_info["cell_id"]), payload, compressed)
 
 
 @contextmanager

@@ -20,21 +20,32 @@ _PER_LAYER = ("weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_me
 
 
 def _histogram(values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """40 counts and 41 edges over the finite values (empty: zero counts over [0, 1])."""
-    if values is not None:
-        values = values[np.isfinite(values)]
+    """40 counts and 41 equal-width edges over the finite values (none: zero counts over [0, 1]).
+
+    Bins by index arithmetic and bincount: an activation histogram runs over every value of a
+    layer's output on the whole probe at every epoch (millions for a convnet), and
+    np.histogram took most of the recorder's time there. Bins are [e_i, e_i+1), the last closed.
+    """
+    empty = np.zeros(HIST_BINS, np.int64), np.linspace(0.0, 1.0, HIST_BINS + 1)
     if values is None or values.size == 0:
-        return np.zeros(HIST_BINS, np.int64), np.linspace(0.0, 1.0, HIST_BINS + 1)
+        return empty
+    values = values.ravel()
     lo, hi = float(values.min()), float(values.max())
-    # Values (nearly) all equal, as in a diverged run: a range numpy can split into 40 bins.
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # the copy only when a run went non-finite
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return empty
+        lo, hi = float(values.min()), float(values.max())
+    # Values (nearly) all equal, as in a diverged run: a range that splits into 40 bins.
     pad = max(abs(lo), abs(hi), 1.0) * 1e-6
     if hi - lo <= pad:
         lo, hi = lo - pad, hi + pad
-    try:
-        counts, edges = np.histogram(values, bins=HIST_BINS, range=(lo, hi))
-    except ValueError:  # a range too wide for float64 (|values| near the float limits)
-        return np.zeros(HIST_BINS, np.int64), np.linspace(0.0, 1.0, HIST_BINS + 1)
-    return counts.astype(np.int64), edges
+    edges = np.linspace(lo, hi, HIST_BINS + 1)
+    if not np.all(np.isfinite(edges)):  # a range too wide for float64 (values near its limits)
+        return empty
+    index = ((values - lo) * (HIST_BINS / (hi - lo))).astype(np.int64)
+    np.clip(index, 0, HIST_BINS - 1, out=index)
+    return np.bincount(index, minlength=HIST_BINS).astype(np.int64), edges
 
 
 def gradient_histogram(grad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -108,7 +119,8 @@ class RunArrays:
     @staticmethod
     def _snapshot(epoch: int, m: Measurement) -> dict[str, object]:
         grads = [gradient_histogram(g) for g in m.grads]
-        acts = [_histogram(None if a is None else np.asarray(a, np.float64)) for a in m.act_values]
+        by_array: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # an LSTM's two matrices share one
+        acts = [by_array.setdefault(id(a), _histogram(a)) for a in m.act_values]
         return {"epoch": epoch, "grad": grads, "act": acts}
 
     def arrays(self) -> dict[str, np.ndarray]:
