@@ -28,6 +28,8 @@ import numpy as np
 
 from vanishing import __version__, results
 
+TOP_KEYS = frozenset({"title", "created", "vanishing_version", "versions", "platform", "command",
+                      "matrices", "datasets", "cells"})
 SAFE_RUN = re.compile(r"[A-Za-z0-9._-]{1,100}")
 LOCK_NAME = ".vanishing.lock"
 ACCURACY_NAMES = ("accuracy", "acc", "binary_accuracy", "sparse_categorical_accuracy",
@@ -75,7 +77,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 def new_manifest() -> dict[str, Any]:
     """The top-level keys of a directory the recorder creates."""
-    from vanishing.runner import versions
+    from vanishing.runner import device, versions
 
     return {
         "title": "Recorded runs",
@@ -84,7 +86,7 @@ def new_manifest() -> dict[str, Any]:
         "versions": versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
-                     "cpu_count": os.cpu_count(), "device": "CPU"},
+                     "cpu_count": os.cpu_count(), "device": device()},
         "command": shlex.join(sys.argv),
         "matrices": [],
         "datasets": [],
@@ -98,7 +100,7 @@ def publish(directory: Path, entry: dict[str, Any], lines: list[str]) -> None:
         manifest = _read_manifest(directory)
         if not manifest:
             manifest = new_manifest()
-        else:
+        elif not manifest.keys() >= TOP_KEYS:
             # A directory made by `vanishing train` or another run keeps its own description.
             for key, value in new_manifest().items():
                 manifest.setdefault(key, value)
