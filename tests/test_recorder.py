@@ -355,8 +355,11 @@ def test_fit_again_with_the_same_recorder_goes_on(tmp_path):
     assert a["loss"].shape == (4,) and a["cell_info"]["epochs"] == 3
 
 
-def test_a_dead_convolution_unit_is_a_channel_zero_everywhere():
+def test_a_dead_convolution_unit_is_a_channel_zero_everywhere(monkeypatch):
+    from vanishing import probe
     from vanishing.probe import Probe, recorded_variables
+
+    monkeypatch.setattr(probe, "HIST_SAMPLE", 100)  # histograms from a sample; statistics from all
 
     x, y = _data((6, 6, 1))
     model = _compiled(conv_model)
@@ -371,6 +374,11 @@ def test_a_dead_convolution_unit_is_a_channel_zero_everywhere():
     assert m.act_dead_frac[0] == pytest.approx(1 / 3) and (out[..., 1:] == 0).mean() > 0.2
     assert m.act_saturated_frac[0] == pytest.approx(np.mean(out <= 0))  # relu: slope 0 below 0
     assert m.act_saturated_frac[1] == 0  # the linear logit: a known slope, never below 10 % of itself
+    assert m.act_mean[0] == pytest.approx(out.astype(np.float64).mean(), rel=1e-6)
+    assert m.act_std[0] == pytest.approx(out.astype(np.float64).std(), rel=1e-6)
+    # 4 x 4 positions x 3 channels per sample, batches of 20, 20 and 8 samples: 960, 960 and 384
+    # values, of which every 9th, 9th and 3rd are kept for the histogram
+    assert m.act_values[0].size == 107 + 107 + 128
 
 
 def test_check_refuses_an_uncompiled_model():

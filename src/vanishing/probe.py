@@ -22,6 +22,9 @@ from vanishing import zoo
 # projections: the layer attributes holding them (biases and normalisation never).
 KERNEL_ATTRIBUTES = ("kernel", "recurrent_kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
 SATURATION_FRACTION = 0.1  # saturated: |f'(z)| below 10 % of the activation's largest |f'|
+# Values of a layer's output kept per probe batch for its histogram (a strided sample beyond):
+# a convnet's outputs on a 512-sample probe run to hundreds of MB; the statistics use every value.
+HIST_SAMPLE = 50_000
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Measurement:
     act_std: np.ndarray
     act_saturated_frac: np.ndarray
     act_dead_frac: np.ndarray
-    act_values: tuple[np.ndarray | None, ...]  # the owner's output on the probe, flattened
+    act_values: tuple[np.ndarray | None, ...]  # the owner's output values (a sample when large)
     time_grad_abs_mean: np.ndarray | None  # [T]
 
 
@@ -182,19 +185,22 @@ class Probe:
         grads = [tf.cast(tf.convert_to_tensor(g), tf.float64) for g in grads]
         if self.with_metrics:
             model.compute_metrics(x, y, y_pred, sample_weight=None)
-        outputs, saturated = [], []
+        outputs = []
         for owner, threshold in zip(self.owners, self.thresholds):
             calls = seen[id(owner)]
-            once = len(calls) == 1  # a layer called twice has no single output
-            outputs.append(calls[0][1] if once else tf.zeros([0]))
-            saturated.append(self._saturated(calls[0][0], threshold)
-                             if once and threshold is not None else tf.constant(-1.0, tf.float64))
+            if len(calls) != 1:  # not seen, or a layer called twice: no single output
+                outputs.append(())
+                continue
+            saturated = (self._saturated(calls[0][0], threshold) if threshold is not None
+                         else tf.constant(-1.0, tf.float64))
+            outputs.append((*_output_sums(calls[0][1], channel_axis(owner, len(calls[0][1].shape))),
+                            saturated))
         time = tf.zeros([0], tf.float64)
         if rnn_inputs:
             g = tf.abs(grads.pop())
             g = tf.reshape(g, [tf.shape(g)[0], tf.shape(g)[1], -1])
             time = tf.reduce_sum(tf.reduce_mean(g, axis=2), axis=0)  # summed over samples
-        return share, grads, outputs, saturated, time
+        return share, grads, outputs, time
 
     @staticmethod
     def _saturated(pre: _PreActivation, threshold: float):
@@ -238,28 +244,25 @@ class Probe:
             model.reset_metrics()
         n = n_samples(self.x)
         total, grads, time = 0.0, None, None
-        outputs: list[list[np.ndarray]] = [[] for _ in self.owners]
-        saturated = np.zeros(len(self.owners))
+        sums = [_OutputSums() for _ in self.owners]
         try:
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
-                share, g, outs, sat, t = self._step(slice_nest(self.x, start, stop),
-                                                    slice_nest(self.y, start, stop),
-                                                    tf.constant((stop - start) / n, tf.float64))
+                weight = tf.constant((stop - start) / n, tf.float64)
+                share, g, outs, t = self._step(slice_nest(self.x, start, stop),
+                                               slice_nest(self.y, start, stop), weight)
                 total += float(share)
                 g = [a.numpy() for a in g]
                 grads = g if grads is None else [a + b for a, b in zip(grads, g)]
                 t = t.numpy()
                 time = t if time is None else time + t
-                for i, (o, s) in enumerate(zip(outs, sat)):
-                    outputs[i].append(o.numpy())
-                    saturated[i] += float(s)
+                for s, o in zip(sums, outs):
+                    s.add(o)
             metrics = self._metric_results() if self.with_metrics else {}
         finally:
             for v, value in zip(metric_vars, saved):
                 v.assign(value)
-        acts = [np.concatenate(o) if all(a.size for a in o) else None for o in outputs]
-        return self._measurement(total, metrics, grads, acts, saturated, time, n)
+        return self._measurement(total, metrics, grads, sums, time, n)
 
     def _metric_results(self) -> dict[str, float]:
         out = {}
@@ -272,14 +275,13 @@ class Probe:
                 continue
         return out
 
-    def _measurement(self, loss, metrics, grads, acts, saturated, time, n) -> Measurement:
+    def _measurement(self, loss, metrics, grads, sums: list[_OutputSums], time, n) -> Measurement:
         by_owner = {id(o): i for i, o in enumerate(self.owners)}
         # Once per layer output (an LSTM's two matrices share one), then per recorded variable.
-        per_owner = [self._output_statistics(o, a, s, t)
-                     for o, a, s, t in zip(self.owners, acts, saturated, self.thresholds)]
+        per_owner = [s.statistics() for s in sums]
         rows = [per_owner[by_owner[id(r.owner)]] for r in self.recorded]
         stats = {k: np.array([row[k] for row in rows], np.float64) for k in ("mean", "std", "sat", "dead")}
-        values = tuple(None if a is None else a.reshape(-1) for a in acts)
+        values = [s.values() for s in sums]
         return Measurement(
             loss=loss, metrics=metrics, weights=tuple(np.array(r.variable.numpy()) for r in self.recorded),
             grads=tuple(grads[:len(self.recorded)]), act_mean=stats["mean"], act_std=stats["std"],
@@ -287,19 +289,57 @@ class Probe:
             act_values=tuple(values[by_owner[id(r.owner)]] for r in self.recorded),
             time_grad_abs_mean=None if self.rnn is None or time is None or not time.size else time / n)
 
+def _output_sums(out, axis: int):
+    """One batch of a layer's output reduced in the graph: count, sum and sum of squares
+    (float64), which units (channels) are non-zero anywhere, and a strided sample of values."""
+    import tensorflow as tf
 
-    @staticmethod
-    def _output_statistics(owner, a: np.ndarray | None, saturated: float,
-                           threshold: float | None) -> dict[str, float]:
-        """mean, std, saturated and dead fractions of one layer's output on the probe."""
-        if a is None:
+    rank = len(out.shape)
+    if rank < 2:
+        out, rank, axis = tf.reshape(out, [-1, 1]), 2, -1
+    axis = axis % rank
+    x = tf.cast(out, tf.float64)
+    nonzero = tf.reduce_any(tf.not_equal(out, 0), axis=[a for a in range(rank) if a != axis])
+    flat = tf.reshape(out, [-1])
+    step = tf.maximum(1, tf.size(flat) // HIST_SAMPLE)
+    return (tf.cast(tf.size(flat), tf.float64), tf.reduce_sum(x), tf.reduce_sum(x * x), nonzero,
+            flat[::step])
+
+
+class _OutputSums:
+    """A layer's output statistics summed over probe batches."""
+
+    def __init__(self) -> None:
+        self.count = self.total = self.squares = self.saturated = 0.0
+        self.nonzero: np.ndarray | None = None
+        self.samples: list[np.ndarray] = []
+        self.seen = True
+
+    def add(self, batch: tuple) -> None:
+        if not batch:
+            self.seen = False
+            return
+        count, total, squares, nonzero, sample, saturated = (np.asarray(b) for b in batch)
+        self.count += float(count)
+        self.total += float(total)
+        self.squares += float(squares)
+        self.nonzero = nonzero if self.nonzero is None else self.nonzero | nonzero
+        self.samples.append(sample)
+        self.saturated = -1.0 if saturated < 0 else self.saturated + float(saturated)
+
+    def statistics(self) -> dict[str, float]:
+        """mean, std, saturated and dead fractions of the layer's output over the probe."""
+        if not self.seen or not self.count:
             return dict.fromkeys(("mean", "std", "sat", "dead"), math.nan)
-        return {
-            # float64 sums without a float64 copy of millions of values
-            "mean": float(a.mean(dtype=np.float64)), "std": float(a.std(dtype=np.float64)),
-            "sat": saturated / a.size if saturated >= 0 and threshold is not None else math.nan,
-            "dead": dead_fraction(a, channel_axis(owner, a.ndim)),
-        }
+        mean = self.total / self.count
+        with np.errstate(invalid="ignore", over="ignore"):
+            variance = max(self.squares / self.count - mean * mean, 0.0)
+        return {"mean": mean, "std": math.sqrt(variance) if math.isfinite(variance) else math.nan,
+                "sat": self.saturated / self.count if self.saturated >= 0 else math.nan,
+                "dead": float(np.mean(~self.nonzero)) if self.nonzero.size else math.nan}
+
+    def values(self) -> np.ndarray | None:
+        return np.concatenate(self.samples) if self.seen and self.samples else None
 
 
 class _PreActivation:
@@ -339,12 +379,3 @@ def _wrapped(layer, calls: list, preactivation: bool, rnn_inputs: list | None, t
 
 def channel_axis(layer, ndim: int) -> int:
     return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" and ndim > 2 else -1
-
-
-def dead_fraction(values: np.ndarray, axis: int) -> float:
-    """Fraction of units (channels) zero at every position on every sample."""
-    moved = np.moveaxis(values, axis, -1)
-    units = moved.reshape(-1, moved.shape[-1])
-    if units.shape[1] == 0:
-        return math.nan
-    return float(np.mean(~np.any(units != 0, axis=0)))
