@@ -46,9 +46,11 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Measure the budgets side by side: engine vs the tutorial's way, page size and render time."""
+    """Measure the budgets side by side: engine vs the tutorial's way, page size and render time,
+    and the Keras recorder's overhead on fit and the size of what it writes."""
     session.install(".[test]")
     session.run("python", "benchmarks/bench.py", *session.posargs, env=QUIET_TF)
+    session.run("python", "benchmarks/bench_recorder.py", env=QUIET_TF)
 
 
 @nox.session(python=PYTHON)

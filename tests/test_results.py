@@ -243,3 +243,26 @@ def test_worker_processes_give_the_same_numbers_as_one_process(tmp_path):
             if key != "cell_info":
                 np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert (one / "metrics.csv").read_bytes() == (two / "metrics.csv").read_bytes()
+
+
+def test_train_keeps_the_runs_the_recorder_wrote_into_the_directory(tmp_path):
+    import fakes
+
+    out = tmp_path / "r"
+    entry = fakes.recorded_entry("mine", 3, 2)
+    fakes.recorded_dir(out, [(entry, fakes.recorded_arrays(3, 2, [0.1, 0.5, 1.0]))])
+    # the recorder's rows, as the recorder's own writer leaves them in metrics.csv
+    fields = {"cell_id": "mine", "epoch": "0", "layer": "1", "loss": "0.7", "layer_name": "dense_1/kernel"}
+    row = ",".join(fields.get(column, "") for column in results.METRICS_COLUMNS)
+    with open(out / "metrics.csv", "a", encoding="utf-8") as f:
+        f.write(row + "\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(TINY)
+    exp = config.load(config=path, sets=["matrix.m.activations=['relu']", "matrix.m.depths=[2]"])
+    runner.train(exp, out, progress=False)
+    manifest = results.read_manifest(out)
+    assert [c.get("source") for c in manifest["cells"]] == [None, "keras"]
+    assert manifest["cells"][-1] == entry
+    metrics = results.read_metrics(out)
+    assert list(metrics["cell_id"]).count("mine") == 1 and "dense_1/kernel" in set(metrics["layer_name"])
+    assert (out / "cells" / "mine.npz").exists()

@@ -19,7 +19,7 @@ import platform
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -110,23 +110,44 @@ def publish(directory: Path, entry: dict[str, Any], lines: list[str]) -> None:
         results.write_manifest(directory, manifest)
 
 
+def _metrics_rows(directory: Path, keep: Callable[[str], bool]) -> list[str]:
+    """The metrics.csv rows whose cell_id ``keep`` accepts, mapped onto today's columns."""
+    path = Path(directory) / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None) or list(results.METRICS_COLUMNS)
+        where = {name: i for i, name in enumerate(header)}
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in reader:
+            if row and keep(row[where.get("cell_id", 0)]):
+                writer.writerow([row[where[c]] if c in where and where[c] < len(row) else ""
+                                 for c in results.METRICS_COLUMNS])
+    return buffer.getvalue().splitlines()
+
+
 def _write_metrics(directory: Path, run: str, lines: list[str]) -> None:
     """metrics.csv with this run's rows replaced; other rows kept, mapped onto today's columns."""
-    path = Path(directory) / "metrics.csv"
-    kept: list[str] = []
-    if path.exists():
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, None) or list(results.METRICS_COLUMNS)
-            where = {name: i for i, name in enumerate(header)}
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            for row in reader:
-                if row and row[where.get("cell_id", 0)] != run:
-                    writer.writerow([row[where[c]] if c in where and where[c] < len(row) else ""
-                                     for c in results.METRICS_COLUMNS])
-            kept = buffer.getvalue().splitlines()
-    results.write_text(path, "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n")
+    kept = _metrics_rows(directory, lambda cell_id: cell_id != run)
+    results.write_text(Path(directory) / "metrics.csv",
+                       "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n")
+
+
+def recorded_runs(directory: Path, exclude: frozenset[str] = frozenset()
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The recorded runs' manifest entries and metrics.csv rows (but those named in ``exclude``):
+    what `vanishing train`, which rewrites both files from its matrix cells, keeps. Call it
+    under ``locked``."""
+    try:
+        manifest = _read_manifest(directory)
+    except results.ResultsError:
+        return [], []  # train overwrites an unreadable manifest; there is nothing to keep in it
+    entries = [c for c in manifest.get("cells", []) if isinstance(c, dict) and c.get("source") == "keras"
+               and c.get("cell_id") not in exclude]
+    names = {str(c.get("cell_id")) for c in entries}
+    return entries, _metrics_rows(directory, lambda cell_id: cell_id in names)
 
 
 def accuracy_name(metric_names: list[str]) -> str | None:

@@ -250,8 +250,9 @@ def _csv_field(text: str) -> str:
 
 
 def write_metrics(results_dir: Path, cell_ids: Iterable[str],
-                  known: dict[str, list[str]] | None = None) -> None:
-    """metrics.csv for the given cells, in that order.
+                  known: dict[str, list[str]] | None = None, extra: Iterable[str] = ()) -> None:
+    """metrics.csv for the given cells, in that order, then the ``extra`` lines (rows kept as
+    they are, e.g. a recorded run's).
 
     ``known`` holds lines already computed (by the workers that trained those
     cells, from the arrays in memory); the others come from their npz files,
@@ -265,6 +266,7 @@ def write_metrics(results_dir: Path, cell_ids: Iterable[str],
             continue
         with open_cell(results_dir, cell_id) as (info, arrays):
             parts.extend(cell_metric_lines(info, arrays))
+    parts.extend(extra)
     write_text(Path(results_dir) / "metrics.csv", "\n".join(parts) + "\n")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, results, theory, zoo
+from vanishing import __version__, recorder_io, results, theory, zoo
 from vanishing.experiment import Cell, DataSpec, Experiment
 
 
@@ -280,6 +280,10 @@ def train(
         "cells_reused": len(p.done),
         "cells": infos,
     }
-    results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines)
-    results.write_manifest(results_dir, manifest)
+    # Runs the Keras recorder wrote into this directory stay, with their rows (under the lock
+    # a recording process takes for its own writes).
+    with recorder_io.locked(results_dir):
+        recorded, rows = recorder_io.recorded_runs(results_dir, frozenset(c.cell_id for c in p.cells))
+        results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
+        results.write_manifest(results_dir, {**manifest, "cells": [*infos, *recorded]})
     return manifest
