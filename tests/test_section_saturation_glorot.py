@@ -23,7 +23,7 @@ from vanishing import reader
 from vanishing.html import make_environment
 from vanishing.plotting import layer_colours
 from vanishing.results import cell_path, dataset_path
-from vanishing.sections import glorot, saturation
+from vanishing.sections import activation_histograms, glorot, saturation
 
 TUTORIAL_INIT = "random_normal(stddev=1.0)"
 
@@ -350,7 +350,7 @@ def test_draw_decomposition_bars_add_up_to_the_measured_change(sat):
 
 def test_draw_activation_histograms_rows_initializers_columns_snapshots(run):
     cmp = saturation.saturation_comparisons(run.primary_cells())[1]  # tanh
-    fig = saturation.draw_activation_histograms(cmp)
+    fig = activation_histograms.draw_activation_histograms(cmp)
     snapshots = cmp.cells[0][0].act_snapshot_epochs
     assert snapshots == (0, 2, 5)
     axes = np.array(fig.axes).reshape(len(cmp.initializers), len(snapshots))
