@@ -126,6 +126,8 @@ def saturation_threshold(layer) -> float | None:
     if "activation" not in vars(layer) or is_recurrent(layer):
         return None
     name = activation_name(layer)
+    if name not in zoo.ACTIVATIONS:  # softmax and other row-wise activations: no per-unit slope
+        return None
     slope = _reference_slope(name) if name else None
     return None if slope is None else SATURATION_FRACTION * slope
 
@@ -238,7 +240,8 @@ class Probe:
         import tensorflow as tf
 
         model = self.model
-        metric_vars = list(model.metrics_variables) if self.with_metrics else []
+        # compute_loss updates loss trackers even without metrics: every tracker is put back.
+        metric_vars = list(model.metrics_variables)
         saved = [v.numpy() for v in metric_vars]
         if self.with_metrics:
             model.reset_metrics()
@@ -262,7 +265,7 @@ class Probe:
         finally:
             for v, value in zip(metric_vars, saved):
                 v.assign(value)
-        return self._measurement(total, metrics, grads, sums, time, n)
+        return self._measurement(total, metrics, grads, sums, time)
 
     def _metric_results(self) -> dict[str, float]:
         out = {}
@@ -275,7 +278,7 @@ class Probe:
                 continue
         return out
 
-    def _measurement(self, loss, metrics, grads, sums: list[_OutputSums], time, n) -> Measurement:
+    def _measurement(self, loss, metrics, grads, sums: list[_OutputSums], time) -> Measurement:
         by_owner = {id(o): i for i, o in enumerate(self.owners)}
         # Once per layer output (an LSTM's two matrices share one), then per recorded variable.
         per_owner = [s.statistics() for s in sums]
@@ -287,7 +290,9 @@ class Probe:
             grads=tuple(grads[:len(self.recorded)]), act_mean=stats["mean"], act_std=stats["std"],
             act_saturated_frac=stats["sat"], act_dead_frac=stats["dead"],
             act_values=tuple(values[by_owner[id(r.owner)]] for r in self.recorded),
-            time_grad_abs_mean=None if self.rnn is None or time is None or not time.size else time / n)
+            # time sums |d(mean loss)/d input| = |d loss_i / d input| / n over the samples: the mean over
+            # the probe of each example's own gradient, whatever the probe's size.
+            time_grad_abs_mean=None if self.rnn is None or time is None or not time.size else time)
 
 def _output_sums(out, axis: int):
     """One batch of a layer's output reduced in the graph: count, sum and sum of squares
@@ -301,9 +306,13 @@ def _output_sums(out, axis: int):
     x = tf.cast(out, tf.float64)
     nonzero = tf.reduce_any(tf.not_equal(out, 0), axis=[a for a in range(rank) if a != axis])
     flat = tf.reshape(out, [-1])
-    step = tf.maximum(1, tf.size(flat) // HIST_SAMPLE)
-    return (tf.cast(tf.size(flat), tf.float64), tf.reduce_sum(x), tf.reduce_sum(x * x), nonzero,
-            flat[::step])
+    size = tf.size(flat)
+    # A fixed-seed, stateless sample (nothing drawn from fit's generators): a stride would alias
+    # onto a channels-last tensor's channels and keep only some of them.
+    picks = tf.random.stateless_uniform([HIST_SAMPLE], seed=[20101, 7], minval=0,
+                                        maxval=tf.maximum(size, 1), dtype=tf.int32)
+    sample = tf.cond(size <= HIST_SAMPLE, lambda: flat, lambda: tf.gather(flat, picks))
+    return (tf.cast(size, tf.float64), tf.reduce_sum(x), tf.reduce_sum(x * x), nonzero, sample)
 
 
 class _OutputSums:
