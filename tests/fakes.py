@@ -49,10 +49,14 @@ def run(cells: list[CellStats], *, datasets: tuple[Dataset, ...] = (CIRCLES,),
 # --- a directory the Keras recorder could have written (its contract, README) -----------------
 
 def recorded_arrays(layers: int, epochs: int, grad: list[float], *, accuracy: float = 0.9,
-                    time_steps: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """The npz arrays of one recorded run whose mean |g| per layer is ``grad`` at every epoch."""
+                    time_steps: int | None = None, seed: int = 0,
+                    grad_end: list[float] | None = None) -> dict[str, np.ndarray]:
+    """The npz arrays of one recorded run whose mean |g| per layer is ``grad`` at the start and
+    ``grad_end`` (default: the same) at the last epoch, geometrically in between."""
     rng = np.random.default_rng(seed)
-    g = np.tile(np.asarray(grad, np.float64), (epochs + 1, 1))
+    start = np.asarray(grad, np.float64)
+    end = start if grad_end is None else np.asarray(grad_end, np.float64)
+    g = start * (end / start) ** (np.arange(epochs + 1)[:, None] / max(epochs, 1))
     ratio = np.vstack([np.full(layers, np.nan), np.tile(np.asarray(grad) / 10, (epochs, 1))])
     arrays: dict[str, np.ndarray] = {
         "loss": np.linspace(0.7, 0.3, epochs + 1), "accuracy": np.linspace(0.5, accuracy, epochs + 1),

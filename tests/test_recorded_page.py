@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from vanishing import html, plotting, reader, results
+from vanishing import fmt, html, plotting, reader, results
 from vanishing.sections import (
     SECTIONS,
     gradient_flow,
@@ -23,6 +23,7 @@ from vanishing.sections import (
 )
 
 GRAD = [1e-3, 1e-2, 1e-1, 1.0]  # four weight matrices, a decade apart
+GRAD_END = [1e-2, 1e-2, 1e-1, 1.0]  # after training the first has caught up with the second
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def two_runs(tmp_path):
     a = fakes.recorded_entry("sigmoid-small", 4, 3, {"activation": "sigmoid", "initializer": "random_normal"})
     b = fakes.recorded_entry("relu-he", 4, 3, {"activation": "relu", "initializer": "he_normal"})
     return fakes.recorded_dir(tmp_path / "rec", [
-        (a, fakes.recorded_arrays(4, 3, GRAD, time_steps=20)),
+        (a, fakes.recorded_arrays(4, 3, GRAD, time_steps=20, grad_end=GRAD_END)),
         (b, fakes.recorded_arrays(4, 3, [0.5, 0.5, 1.0, 1.0], accuracy=0.97, seed=1))])
 
 
@@ -53,13 +54,17 @@ def test_run_sentences_state_the_stored_numbers(two_runs):
     part = your_model.build(run)
     first = part.runs[0]
     assert first.sentences[0] == ("Attenuation (log10 of mean |gradient| of dense_1/kernel over "
-                                  "dense_3/kernel, the last weight matrix before the output's): −2.00 at "
-                                  "the start, −2.00 after 3 epochs.")
+                                  "dense_3/kernel, weight matrix 3 of 4): −2.00 at the start, −1.00 after "
+                                  "3 epochs.")
     assert first.sentences[1] == ("At the start, dense_1/kernel got the least gradient (mean |g| 1.0e−3) and "
                                   "dense_4/kernel the most (1.0e0): 3.0 decades apart.")
-    assert first.sentences[-1] == "The probe loss went from 0.7000 to 0.3000; accuracy from 0.500 to 0.900."
+    assert first.sentences[2] == ("After epoch 3, dense_1/kernel got the least gradient (mean |g| 1.0e−2) "
+                                  "and dense_4/kernel the most (1.0e0): 2.0 decades apart.")
+    assert first.sentences[-1] == ("The probe loss went from 0.7000 to 0.3000; accuracy from 0.500 to 0.900 "
+                                   "(epoch 3).")
     assert [r.grad_start for r in first.rows] == ["1.0e−3", "1.0e−2", "1.0e−1", "1.0e0"]
-    assert "input side (1) to the output side" in first.order
+    assert [r.grad_end for r in first.rows] == ["1.0e−2", "1.0e−2", "1.0e−1", "1.0e0"]
+    assert "from the input side (1) to the output side" in first.order
 
 
 def test_a_subclassed_model_says_its_order_is_its_own(tmp_path):
@@ -104,8 +109,8 @@ def test_gradient_flow_draws_a_line_per_matrix_in_the_layer_colours(two_runs):
     colours = plotting.layer_colours(4)
     for i, colour in enumerate(colours):
         (line,) = [line for line in flow.lines if to_hex(line.get_color()) == colour]
-        np.testing.assert_allclose(line.get_ydata(), GRAD[i])
-    np.testing.assert_allclose(fig.axes[1].lines[-1].get_ydata(), -2.0)
+        np.testing.assert_allclose(line.get_ydata()[[0, -1]], [GRAD[i], GRAD_END[i]])
+    np.testing.assert_allclose(fig.axes[1].lines[-1].get_ydata(), [-2.0, -5 / 3, -4 / 3, -1.0])
 
 
 def test_a_directory_with_matrix_cells_and_a_recorded_run_renders_both(small_results, tmp_path):
@@ -138,3 +143,21 @@ def test_saturation_sentences_skip_linear_layers_and_say_when_there_is_none(tmp_
         "sat: no layer has dead units, at the start or after epoch 3.")
     fig = recorded_saturation.draw_saturation(r)
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # the two nonlinear layers, in both panels
+
+
+def test_a_diverged_run_tells_the_end_at_its_last_finite_epoch(tmp_path):
+    entry = {**fakes.recorded_entry("blows", 4, 4), "status": "diverged", "diverged_epoch": 3}
+    arrays = fakes.recorded_arrays(4, 4, GRAD, grad_end=GRAD_END)
+    arrays["loss"][3:] = np.nan
+    for key in ("grad_abs_mean", "grad_std", "grad_norm", "accuracy"):
+        arrays[key][3:] = np.nan
+    directory = fakes.recorded_dir(tmp_path / "rec", [(entry, arrays)])
+    run = reader.load_run(directory)
+    r = run.recorded[0]
+    assert r.end == 2
+    sentences = your_model.build(run).runs[0].sentences
+    # epoch 2 of 4: the first matrix's gradient is 10 ** (−3 + 2 / 4) of the way to 1e-2
+    assert sentences[0].endswith("−2.00 at the start, −1.50 after 2 epochs.")
+    assert sentences[-1] == ("The probe loss became NaN or infinite at epoch 3: the run diverged, so the "
+                             "numbers above that speak of the end are those of epoch 2.")
+    assert fmt.NO_NUMBER not in " ".join(sentences)  # every number stated is a number

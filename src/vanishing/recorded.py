@@ -73,10 +73,17 @@ class RecordedRun:
         return int(self.loss.shape[0]) - 1
 
     @property
+    def end(self) -> int:
+        """The epoch the end-of-run numbers are taken at: the last, or the last before a divergence."""
+        if self.diverged and self.diverged_epoch:
+            return self.diverged_epoch - 1
+        return self.epochs
+
+    @property
     def label(self) -> dict[str, str]:
         return dict(self.labels)
 
-    # The labels that feed the same grids as the matrix (aggregate.summarize reads these).
+    # The labels that feed the same heatmaps as the matrix (sections.runs groups by these).
     @property
     def activation(self) -> str:
         return self.label.get("activation", "")
@@ -97,17 +104,10 @@ class RecordedRun:
         return int(given) if given.lstrip("-").isdigit() else 0
 
     @property
-    def grad_abs_mean(self) -> np.ndarray:
-        return self.stats["grad_abs_mean"]
-
-    @property
-    def weight_std(self) -> np.ndarray:
-        return self.stats["weight_std"]
-
-    @property
     def attenuation(self) -> np.ndarray:
-        """log10 mean |g| of the first recorded matrix over the last one before the output's,
-        per epoch; NaN when the model has fewer than three."""
+        """log10 mean |g| of the first recorded matrix over matrix L-1 (the last before the final
+        one; for a Dense output layer, the last before the output's), per epoch; NaN when the
+        model has fewer than three."""
         g = self.stats["grad_abs_mean"]
         if len(self.layers) < 3:
             return np.full(g.shape[0], np.nan)

@@ -1,5 +1,5 @@
 """Gradient flow: each recorded weight matrix's mean |gradient| over the epochs, and the
-attenuation from the first to the last one before the output's."""
+attenuation from the first to matrix L-1, the last before the final one."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def draw_flow(r: RecordedRun) -> MplFigure:
         att.axhline(0, color="#999", linewidth=0.8)
         att.plot(x, r.attenuation, color="#b2182b", marker="o", markersize=3)
         att.set_xlabel("epoch")
-        att.set_ylabel("log10(first / last before output)")
+        att.set_ylabel("log10(first / matrix L−1)")
         att.set_title("Attenuation", loc="left")
         fig.tight_layout()
     return fig
@@ -60,8 +60,8 @@ def flow_figure(r: RecordedRun) -> Figure:
     caption = (f"{r.cell_id}: the mean |gradient| of each recorded weight matrix at the start (epoch 0) "
                f"and after each of {fmt.plural(r.epochs, 'epoch')}, on the probe set (log scale; dark "
                "blue: the first matrix, orange: the last). Right: the attenuation, log10 of the first "
-               "matrix's mean |gradient| over that of the last one before the output's (below 0: the "
-               "input side gets less).")
+               "matrix's mean |gradient| over that of matrix L−1, the last before the final one (below 0: "
+               "the input side gets less).")
     alt = (f"Line charts for {r.cell_id}: mean absolute gradient per weight matrix over epochs on a log "
            "scale, and the attenuation over epochs.")
     return finish(draw_flow(r), caption, alt)

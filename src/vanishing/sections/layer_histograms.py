@@ -61,7 +61,8 @@ def draw_histograms(r: RecordedRun) -> MplFigure:
 
 def histogram_figure(r: RecordedRun) -> Figure:
     caption = (f"{r.cell_id}: for each weight matrix, the histogram (summing to 1) of log10 |gradient| "
-               "of its entries, and of its layer's outputs on the probe, at the start and after the last "
+               "of its nonzero entries (exact zeros have no logarithm), and of its layer's outputs on "
+               "the probe, at the start and after the last "
                "recorded epoch (dark blue: the first matrix, orange: the last). Gradient histograms far "
                "to the left of the others belong to layers that hardly learn; an output histogram piled "
                "at the ends of a bounded activation's range is saturation, a spike at 0 dead units.")

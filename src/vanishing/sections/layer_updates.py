@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
@@ -25,9 +27,10 @@ def build(run: Run) -> Part | None:
 
 def update_sentence(r: RecordedRun) -> str:
     """The matrices that moved least and most, median over the epochs."""
-    with np.errstate(all="ignore"):
-        median = np.nanmedian(np.where(np.isfinite(r.stats["update_ratio"][1:]), r.stats["update_ratio"][1:],
-                                       np.nan), axis=0)
+    ratio = r.stats["update_ratio"][1:]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a matrix that never moved finitely: NaN
+        median = np.nanmedian(np.where(np.isfinite(ratio), ratio, np.nan), axis=0)
     if not np.isfinite(median).any():
         return ""
     least, most = int(np.nanargmin(median)), int(np.nanargmax(median))

@@ -19,8 +19,13 @@ class KeyValue:
     value: str
 
 
+MATRIX_LEAD = ("Everything needed to rerun this report and get the same numbers: each cell's seed fixes "
+               "its initial weights and its batch order.")
+
+
 @dataclass(frozen=True)
 class ReproducePart:
+    lead: str
     facts: tuple[KeyValue, ...]
     versions: tuple[KeyValue, ...]
     platform: tuple[KeyValue, ...]
@@ -54,17 +59,24 @@ def build(run: Run) -> ReproducePart:
     optimizers = "; ".join(
         f"{training_label(*t)}: {fmt.plural(sum(c.training == t for c in run.cells), 'cell')}"
         for t in trainings)
-    facts = (
-        KeyValue("created (UTC)", p.created),
-        KeyValue("vanishing", p.vanishing_version),
-        KeyValue("preset", p.preset or "(a config file)"),
-        KeyValue("cells", f"{len(run.cells)} read, {diverged} diverged, {len(run.missing)} missing"),
-        KeyValue("recorded runs", ", ".join(r.cell_id for r in run.recorded) or "none"),
-        KeyValue("seeds", ", ".join(map(str, sorted({c.seed for c in run.cells})))),
-        KeyValue("datasets", datasets),
-        KeyValue("optimizers", optimizers),
-        KeyValue("primary study", run.describe_primary()),
-        KeyValue("training time", fmt.seconds(p.train_seconds)),
-    )
-    return ReproducePart(facts=facts, versions=_pairs(p.versions), platform=_pairs(p.platform),
-                         command=p.command, rerun=rerun_command(p), config_toml=p.config_toml)
+    matrix = bool(run.cells or p.config_toml or p.preset)
+    facts = [KeyValue("created (UTC)", p.created), KeyValue("vanishing", p.vanishing_version)]
+    if matrix:
+        facts += [
+            KeyValue("preset", p.preset or "(a config file)"),
+            KeyValue("cells", f"{len(run.cells)} read, {diverged} diverged, {len(run.missing)} missing"),
+            KeyValue("seeds", ", ".join(map(str, sorted({c.seed for c in run.cells})))),
+            KeyValue("datasets", datasets),
+            KeyValue("optimizers", optimizers),
+            KeyValue("primary study", run.describe_primary()),
+            KeyValue("training time", fmt.seconds(p.train_seconds)),
+        ]
+    if run.recorded:
+        facts.append(KeyValue("recorded runs", ", ".join(r.cell_id for r in run.recorded)))
+    lead = (MATRIX_LEAD if matrix else
+            "How these runs were recorded: the command, the versions and the platform. A recorded run "
+            "repeats by running its script again, with the same numbers when the script seeds "
+            "everything (keras.utils.set_random_seed) and TensorFlow's ops are deterministic.")
+    return ReproducePart(lead=lead, facts=tuple(facts), versions=_pairs(p.versions),
+                         platform=_pairs(p.platform), command=p.command, rerun=rerun_command(p),
+                         config_toml=p.config_toml)

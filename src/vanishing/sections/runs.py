@@ -51,7 +51,7 @@ def build(run: Run) -> RunsPart | None:
 
 def row(r: RecordedRun, keys: Sequence[str]) -> RunRow:
     labels = r.label
-    end = r.diverged_epoch - 1 if r.diverged and r.diverged_epoch else -1  # the last finite epoch
+    end = r.end
     return RunRow(r.cell_id, tuple(labels.get(k, "") for k in keys), str(r.epochs),
                   fmt.fixed(r.loss[end], 4), fmt.fixed(r.accuracy[end], 3),
                   fmt.signed(r.attenuation[0]), fmt.signed(r.attenuation[end]),
@@ -61,16 +61,17 @@ def row(r: RecordedRun, keys: Sequence[str]) -> RunRow:
 def summaries(runs: Sequence[RecordedRun]) -> tuple[GroupSummary, ...]:
     """One per activation x initializer label pair, over the runs' seeds; end-of-training
     numbers from the runs that did not diverge (as for the matrix)."""
-    groups: dict[tuple[str, str], list[RecordedRun]] = defaultdict(list)
+    groups: dict[tuple[str, str, int], list[RecordedRun]] = defaultdict(list)
     for r in runs:
-        groups[(r.activation, r.initializer)].append(r)
+        groups[(r.activation, r.initializer, r.depth)].append(r)
     out = []
-    for (act, init), members in groups.items():
+    for (act, init, _), members in groups.items():
         ok = [r for r in members if not r.diverged]
         out.append(GroupSummary(
             activation=act, initializer=init, depth=members[0].depth, seeds=tuple(r.seed for r in members),
             diverged=tuple((r.seed, r.diverged_epoch) for r in members if r.diverged),
-            final_loss=Stat.of(r.loss[-1] for r in ok), final_accuracy=Stat.of(r.accuracy[-1] for r in ok),
+            final_loss=Stat.of(r.loss[r.end] for r in ok),
+            final_accuracy=Stat.of(r.accuracy[r.end] for r in ok),
             grad_abs_mean_init=(), grad_abs_mean_end=(), weight_std_init=(),
             attenuation_init=Stat.of(r.attenuation[0] for r in members),
             attenuation_end=Stat.of(r.attenuation[-1] for r in ok)))
@@ -84,13 +85,16 @@ def heatmaps(runs: Sequence[RecordedRun]) -> tuple[Figure, ...]:
     groups = summaries(runs)
     if len(groups) < 2:
         return ()
-    grid = grid_of("runs", groups[0].depth, [g for g in groups if g.depth == groups[0].depth])
-    caption = ("Your runs by their activation and initializer labels (mean over their seed labels): "
-               "{what}. Red attenuation: the first recorded weight matrix gets less gradient than the "
-               "last one before the output's; blue: more.")
+    depths = [g.depth for g in groups]
+    depth = max(set(depths), key=depths.count)
+    grid = grid_of("runs", depth, [g for g in groups if g.depth == depth])
+    caption = (f"Your runs by their activation and initializer labels (depth {depth}; mean over the "
+               "runs that share both labels): "
+               "{what}. Red attenuation: the first recorded weight matrix gets less gradient than "
+               "matrix L−1, the last before the final one; blue: more.")
     words = {"accuracy": "final accuracy on the probe", "attenuation_init": "attenuation at the start",
              "attenuation_end": "attenuation after the last epoch"}
-    has_accuracy = any(np.isfinite(r.accuracy[-1]) for r in runs)
+    has_accuracy = any(np.isfinite(r.accuracy[r.end]) for r in runs)
     shown = [what for what in WHAT if what != "accuracy" or has_accuracy]
     return tuple(finish(draw_heatmap(grid, what), caption.format(what=words[what]),
                         f"Heatmap of {words[what]} for the recorded runs, activations as rows, "

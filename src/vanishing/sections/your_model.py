@@ -51,7 +51,8 @@ def order_words(r: RecordedRun) -> str:
     if r.model_kind == "subclassed":
         return ("Layers are numbered in the model's own trainable_weights order: a subclassed model's "
                 "order is its own, not necessarily input side to output side.")
-    return "Layers are numbered from the input side (1) to the output side, as Keras builds them."
+    return ("Weight matrices are numbered in the model's trainable_weights order: from the input "
+            "side (1) to the output side, as Keras builds a Sequential or functional model.")
 
 
 def block(r: RecordedRun) -> RunBlock:
@@ -63,7 +64,8 @@ def block(r: RecordedRun) -> RunBlock:
         if r.optimizer else "") if x)
     g = r.stats["grad_abs_mean"]
     rows = tuple(LayerRow(layer.layer, layer.path, layer.cls, "×".join(map(str, layer.shape)),
-                          f"{layer.weights:,}", layer.activation or "", fmt.sci(g[0, i]), fmt.sci(g[-1, i]))
+                          f"{layer.weights:,}", layer.activation or "", fmt.sci(g[0, i]),
+                          fmt.sci(g[r.end, i]))
                  for i, layer in enumerate(r.layers))
     return RunBlock(r.cell_id, setting, order_words(r), run_sentences(r), rows)
 
@@ -71,19 +73,19 @@ def block(r: RecordedRun) -> RunBlock:
 def run_sentences(r: RecordedRun) -> tuple[str, ...]:
     """Attenuation at the start and the end, the layer that got least, the loss, divergence."""
     out = []
-    att = r.attenuation
-    if len(r.layers) >= 3:
+    att, n = r.attenuation, len(r.layers)
+    if n >= 3:
         first, last = r.layers[0].path, r.layers[-2].path
-        out.append(f"Attenuation (log10 of mean |gradient| of {first} over {last}, the last weight matrix "
-                   f"before the output's): {fmt.signed(att[0])} at the start, {fmt.signed(att[-1])} after "
-                   f"{fmt.plural(r.epochs, 'epoch')}.")
+        out.append(f"Attenuation (log10 of mean |gradient| of {first} over {last}, weight matrix {n - 1} "
+                   f"of {n}): {fmt.signed(att[0])} at the start, {fmt.signed(att[r.end])} after "
+                   f"{fmt.plural(r.end, 'epoch')}.")
     else:
         out.append(f"With {fmt.plural(len(r.layers), 'recorded weight matrix', 'recorded weight matrices')}, "
-                   "there is no attenuation to measure: it compares the first with the last one before "
-                   "the output's.")
+                   "there is no attenuation to measure: it compares the first with matrix L−1, the last "
+                   "before the final one.")
     g = r.stats["grad_abs_mean"]
-    moments = [(0, "At the start")] + ([(r.epochs, f"After epoch {r.epochs}")] if r.epochs else [])
-    for epoch, when in moments:
+    moments = [(0, "At the start")] + ([(r.end, f"After epoch {r.end}")] if r.end else [])
+    for epoch, when in moments if n >= 2 else ():  # one matrix: no least and most to tell
         row = g[epoch]
         if np.isfinite(row).any():
             least, most = int(np.nanargmin(row)), int(np.nanargmax(row))
@@ -91,10 +93,10 @@ def run_sentences(r: RecordedRun) -> tuple[str, ...]:
             out.append(f"{when}, {r.layers[least].path} got the least gradient (mean |g| "
                        f"{fmt.sci(row[least])}) and {r.layers[most].path} the most ({fmt.sci(row[most])}): "
                        f"{fmt.decades(apart)} apart.")
-    out.append(f"The probe loss went from {fmt.fixed(r.loss[0], 4)} to {fmt.fixed(r.loss[-1], 4)}"
-               + (f"; accuracy from {fmt.fixed(r.accuracy[0], 3)} to {fmt.fixed(r.accuracy[-1], 3)}"
-                  if np.isfinite(r.accuracy[[0, -1]]).all() else "") + ".")
+    out.append(f"The probe loss went from {fmt.fixed(r.loss[0], 4)} to {fmt.fixed(r.loss[r.end], 4)}"
+               + (f"; accuracy from {fmt.fixed(r.accuracy[0], 3)} to {fmt.fixed(r.accuracy[r.end], 3)}"
+                  if np.isfinite(r.accuracy[[0, r.end]]).all() else "") + f" (epoch {r.end}).")
     if r.diverged:
-        out.append(f"The loss became NaN or infinite at epoch {r.diverged_epoch}: the run diverged, and "
-                   "its numbers from then on are not shown.")
+        out.append(f"The probe loss became NaN or infinite at epoch {r.diverged_epoch}: the run diverged, "
+                   f"so the numbers above that speak of the end are those of epoch {r.end}.")
     return tuple(out)
