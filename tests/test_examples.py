@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chromium
 import numpy as np
 import pytest
-from test_browser import CHROMIUM_ARGS, chromium_path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -33,35 +33,11 @@ def run_example(name: str, out: Path) -> tuple[Path, Path]:
 
 def open_offline(page_path: Path) -> list[str]:
     """Open the page in headless Chromium, every request but the page's own blocked; the section ids."""
-    from playwright.sync_api import sync_playwright
-
-    url = page_path.resolve().as_uri()
-    requests: list[str] = []
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-
-            def route(r):
-                requests.append(r.request.url)
-                if r.request.url == url:
-                    r.continue_()
-                else:
-                    r.abort()
-            page.route("**/*", route)
-            page.goto(url, wait_until="load")
-            broken = page.eval_on_selector_all(
-                "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)")
-            sections = page.eval_on_selector_all("section", "s => s.map(x => x.id)")
-        finally:
-            browser.close()
-    assert requests == [url], f"requests left the page: {requests[1:]}"
-    assert errors == []
-    assert broken == []
-    return sections
+    visit = chromium.open_offline(page_path)
+    assert visit.requests == (visit.url,), f"requests left the page: {visit.requests[1:]}"
+    assert visit.errors == ()
+    assert visit.broken_images == ()
+    return list(visit.sections)
 
 
 def first_epoch_grads(results: Path) -> dict[str, list[float]]:
