@@ -12,6 +12,7 @@ import numpy as np
 
 from vanishing.probe import Measurement
 from vanishing.recorder_io import accuracy_name
+from vanishing.stats import matrix_statistics, relative_change
 
 KERNEL_LIMIT = 20_000  # weights, all recorded variables together: full kernels kept up to this
 HIST_BINS = 40
@@ -97,19 +98,13 @@ class RunArrays:
     def _add_statistics(self, m: Measurement) -> None:
         columns: dict[str, list[float]] = {name: [] for name in _PER_LAYER}
         for layer, (w, g) in enumerate(zip(m.weights, m.grads)):
-            w64, g64 = np.asarray(w, np.float64).ravel(), np.asarray(g, np.float64).ravel()
-            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                columns["weight_mean"].append(w64.mean())
-                columns["weight_std"].append(w64.std())
-                columns["grad_mean"].append(g64.mean())
-                columns["grad_std"].append(g64.std())
-                columns["grad_abs_mean"].append(np.abs(g64).mean())
-                columns["grad_norm"].append(np.sqrt(np.sum(g64 * g64)))
-                ratio = math.nan
-                if self.previous is not None:
-                    before = np.asarray(self.previous[layer], np.float64).ravel()
-                    ratio = np.linalg.norm(w64 - before) / np.linalg.norm(before)
-                columns["update_ratio"].append(ratio)
+            w64 = np.asarray(w, np.float64).ravel()
+            for name, value in matrix_statistics(w64, np.ravel(g)).items():  # the matrix cells' own
+                columns[name].append(float(value))
+            ratio = math.nan
+            if self.previous is not None:
+                ratio = float(relative_change(np.asarray(self.previous[layer], np.float64).ravel(), w64))
+            columns["update_ratio"].append(ratio)
         for name in ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac"):
             columns[name] = list(getattr(m, name))
         for name, values in columns.items():
