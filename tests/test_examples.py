@@ -105,3 +105,32 @@ def test_deep_tanh_mlp(tmp_path):
     assert abs(math.log10(glorot[0] / glorot[9])) < 1
     assert math.log10(large[0] / large[9]) > 1
     assert max(small[:10]) < 1e-3 * min(glorot[:10])
+
+
+def test_residual_factory(tmp_path):
+    results, page = run_example("residual_factory", tmp_path / "residual")
+    sections = set(open_offline(page))
+    assert {"summary", "depth", "matrix", "gradient-flow", "reproduce"} <= sections
+    assert not {"theory", "boundaries"} & sections  # they need the built-in MLP
+    manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["datasets"][0]["classes"] == ["class_0", "class_1", "class_2"]
+    cells = {(c["activation"], c["initializer"], c["depth"]): c for c in manifest["cells"]}
+    assert len(cells) == 12 and all(c["source"] == "factory" for c in cells.values())
+    grads = first_epoch_grads(results)
+
+    def attenuation_at_start(cell: dict) -> float:  # the stem over the last block, before training
+        g = grads[cell["cell_id"]]
+        assert len(g) == cell["depth"] + 2  # the stem, a matrix per block, the logits
+        return math.log10(g[0] / g[-2])
+
+    def final(cell: dict, key: str) -> float:
+        with np.load(results / "cells" / f"{cell['cell_id']}.npz") as arrays:
+            return float(arrays[key][-1])
+
+    # What the docstring says: through 16 blocks the identity path keeps the sigmoid networks'
+    # stem gradient at least that of the last block, and with glorot_uniform they learn.
+    sigmoid = cells[("sigmoid", "glorot_uniform", 16)]
+    assert attenuation_at_start(sigmoid) > 0 and final(sigmoid, "accuracy") > 0.9
+    # The tutorial's random_normal(stddev=1.0) with relu blows up as the blocks add up.
+    blown, fine = cells[("relu", "random_normal(stddev=1.0)", 16)], cells[("relu", "glorot_uniform", 16)]
+    assert final(blown, "loss") > 1000 * final(fine, "loss")

@@ -5,7 +5,8 @@ A config is plain data::
     title = "..."                 # shown on the report
     description = "..."           # one line, for `vanishing presets`
     [data]  name = "circles" | "moons" (n_samples, noise, factor, seed) | "breast_cancer" | "digits"
-    [model] width
+            | "file" (path: a .npz with X and y, or a .csv with label = "column"; datafile.py)
+    [model] width, factory ("module:callable": your own Keras model, factory.py)
     [train] epochs, batch_size, optimizer (name or { name = ..., args }), learning_rate
     [matrix.<name>] activations, initializers (name or { name = ..., args }), depths, seeds,
                     optimizers (optional axis: name or { name = ..., learning_rate = ..., args }),
@@ -26,15 +27,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vanishing import zoo
+from vanishing import datafile, zoo
 
 # The dataclasses live in experiment.py (plain data, no parsing); re-exported so
 # that config.Cell, config.Experiment, ... keep working for every reader.
 from vanishing.experiment import (
     ENGINE_VERSION,
+    FILE,
     Cell,
     DataSpec,
     Experiment,
+    FactorySpec,
     Matrix,
     Spec,
     TrainSpec,
@@ -63,6 +66,7 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "moons": {"n_samples": 1000, "noise": 0.1, "seed": 0},
     "breast_cancer": {},
     "digits": {},
+    "file": {},
 }
 MATRIX_DEFAULTS: dict[str, Any] = {"depths": [4], "seeds": [0]}
 # Numeric arguments of initializers and optimizers that must be > 0 or >= 0; the rest need only be finite.
@@ -162,6 +166,7 @@ class Validator:
     def __init__(self, source: str, origin: dict[str, str] | None = None) -> None:
         self.source = source
         self.origin = origin or {}
+        self.files: dict[DataSpec, tuple[str, datafile.DataFile]] = {}  # data files read, by key
 
     def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
         where = self.source
@@ -253,8 +258,9 @@ class Validator:
         description = self.text(merged["description"], "description")
 
         data = self.data(merged["data"], "data")
-        model = self.table(merged["model"], "model", ("width",))
+        model = self.table(merged["model"], "model", ("width", "factory"))
         width = self.positive_int(model["width"], "model.width")
+        made_by = self.factory(model["factory"], "model.factory") if "factory" in model else None
 
         t = self.table(merged["train"], "train", ("epochs", "batch_size", "optimizer", "learning_rate"))
         train = TrainSpec(
@@ -268,14 +274,51 @@ class Validator:
         if not isinstance(tables, dict) or not tables:
             raise self.fail("matrix", tables, "expected at least one table [matrix.NAME] with "
                             "activations and initializers")
-        matrices = tuple(self.matrix(n, m, data, train) for n, m in tables.items())
-        return Experiment(title, description, data, width, train, matrices, self.source, raw)
+        matrices = tuple(self.matrix(n, m, data, train, made_by is not None) for n, m in tables.items())
+        if made_by is None:
+            self.check_mlp_data()
+        return Experiment(title, description, data, width, train, matrices, self.source, raw, made_by)
+
+    def factory(self, value: Any, key: str) -> FactorySpec:
+        from vanishing import factory
+
+        ref = self.text(value, key)
+        try:
+            return factory.spec(ref)
+        except factory.FactoryError as e:
+            raise self.fail(key, ref, str(e)) from None
+
+    def check_mlp_data(self) -> None:
+        """The built-in MLP has one logit over a flat feature vector: two classes, 2-D X."""
+        for key, found in self.files.values():
+            if found.n_classes != 2 or len(found.shape) != 1:
+                raise self.fail(f"{key}.path", str(found.path),
+                                f"the built-in MLP takes [samples, features] inputs and two classes; this "
+                                f"file has inputs of shape {found.shape} per sample and {found.n_classes} "
+                                "classes: name your own model, [model] factory = \"module:callable\"")
+
+    def data_file(self, d: dict[str, Any], key: str) -> DataSpec:
+        self.table(d, key, ("name", *zoo.DATASETS[FILE]))
+        if "path" not in d:
+            raise self.fail(f"{key}.path", None, "required with name = \"file\": a .npz (arrays X, y) "
+                            "or a .csv (with label = \"COLUMN\")")
+        path = self.text(d["path"], f"{key}.path")
+        label = self.text(d["label"], f"{key}.label") if "label" in d else None
+        try:
+            found = datafile.read(path, label)
+        except datafile.DataFileError as e:
+            raise self.fail(f"{key}.path", path, str(e)) from None
+        spec = DataSpec(FILE, (("label", label or ""), ("path", path), ("sha256", found.sha256)))
+        self.files[spec] = (key, found)
+        return spec
 
     def data(self, d: Any, key: str) -> DataSpec:
         d = dict(self.table(d, key, ("name", *{a for args in zoo.DATASETS.values() for a in args})))
         name = self.text(d.pop("name", "circles"), f"{key}.name")
         if name not in zoo.DATASETS:
             raise self.fail(f"{key}.name", name, f"unknown dataset; allowed: {', '.join(zoo.DATASETS)}")
+        if name == FILE:
+            return self.data_file(d, key)
         if self.origin.get(f"{key}.name"):
             # --set data.name=moons on a circles config: the config's circles-only
             # arguments (factor, ...) do not carry over; those set by --set do.
@@ -304,7 +347,7 @@ class Validator:
             trains.append(TrainSpec(default.epochs, default.batch_size, spec, learning_rate))
         return tuple(trains)
 
-    def matrix(self, name: str, m: Any, data: DataSpec, train: TrainSpec) -> Matrix:
+    def matrix(self, name: str, m: Any, data: DataSpec, train: TrainSpec, factory: bool = False) -> Matrix:
         key = f"matrix.{name}"
         m = {**MATRIX_DEFAULTS, **self.table(m, key, ("activations", "initializers", "depths", "seeds",
                                                        "optimizers", "data"))}
@@ -322,7 +365,7 @@ class Validator:
         depths = [self.positive_int(v, f"{key}.depths[{i}]")
                   for i, v in enumerate(self.nonempty_list(m["depths"], f"{key}.depths"))]
         for i, v in enumerate(depths):
-            if v < 2:  # attenuation compares the first hidden layer with the last: two are needed
+            if v < 2 and not factory:  # attenuation compares the first hidden layer with the last
                 raise self.fail(f"{key}.depths[{i}]", v, "expected an integer >= 2 (attenuation "
                                 "compares the first and the last hidden layer)")
         seeds = [self.positive_int(v, f"{key}.seeds[{i}]", minimum=0)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 # Part of every cell's identity: bump when the engine's numbers for the same
@@ -40,7 +41,7 @@ class Spec:
 @dataclass(frozen=True)
 class DataSpec:
     name: str
-    args: tuple[tuple[str, Any], ...] = ()  # in zoo.DATASETS order
+    args: tuple[tuple[str, Any], ...] = ()  # in zoo.DATASETS order; a file's: path, label, sha256
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -48,9 +49,35 @@ class DataSpec:
 
     @property
     def dataset_id(self) -> str:
-        """``circles-n1000-noise0.1-factor0.5-seed0``; a real dataset is its name."""
+        """``circles-n1000-noise0.1-factor0.5-seed0``; a real dataset is its name; a data file
+        ``file-<stem>-<first 12 hex of its sha256>``, so an edited file is a new dataset."""
+        if self.name == FILE:
+            args = self.kwargs
+            return file_dataset_id(str(args["path"]), str(args["sha256"]))
         short = {"n_samples": "n"}
         return "-".join([self.name, *(f"{short.get(k, k)}{v}" for k, v in self.args)])
+
+
+FILE = "file"  # the dataset name of a user's data file ([data] name = "file")
+
+
+def file_stem(path: str) -> str:
+    """The file's name without its suffix, as [a-z0-9_] (at most 40 characters): a dataset id's middle."""
+    stem = re.sub(r"[^a-z0-9]+", "_", PurePath(path).stem.lower()).strip("_")[:40].strip("_")
+    return stem or "data"
+
+
+def file_dataset_id(path: str, sha256: str) -> str:
+    return f"{FILE}-{file_stem(path)}-{sha256[:12]}"
+
+
+@dataclass(frozen=True)
+class FactorySpec:
+    """A user's model factory: ``module:callable``, and the source file it was found in."""
+
+    ref: str
+    source: str  # the module's source file, absolute
+    sha256: str  # of that file's bytes: an edited factory makes new cells
 
 
 @dataclass(frozen=True)
@@ -84,8 +111,12 @@ class Cell:
     data: DataSpec
     train: TrainSpec
     matrices: tuple[str, ...] = field(default=(), compare=False)
+    factory: FactorySpec | None = None  # None: the built-in MLP, trained by the stacked engine
 
     def settings(self) -> dict[str, Any]:
+        # The factory's keys only when there is one: the built-in MLP's cells keep their ids.
+        made_by = {} if self.factory is None else {"factory": self.factory.ref,
+                                                   "factory_sha256": self.factory.sha256}
         return {
             "activation": self.activation,
             "initializer": self.initializer.label,
@@ -99,6 +130,7 @@ class Cell:
             "learning_rate": self.train.learning_rate,
             "batch_size": self.train.batch_size,
             "epochs": self.train.epochs,
+            **made_by,
         }
 
     @property
@@ -112,7 +144,10 @@ class Cell:
 
     @property
     def group_key(self) -> tuple:
-        """Cells with equal keys train as one stacked model (DESIGN.md section 4)."""
+        """Cells with equal keys train as one stacked model (DESIGN.md section 4); a factory's
+        cells train one model at a time, each its own group."""
+        if self.factory is not None:
+            return (self.cell_id,)
         return (self.activation, self.depth, self.width, self.data, self.train)
 
 
@@ -126,6 +161,7 @@ class Experiment:
     matrices: tuple[Matrix, ...]
     source: str
     raw: dict[str, Any] = field(compare=False, hash=False)
+    factory: FactorySpec | None = None
 
     def cells(self) -> list[Cell]:
         """The union of the matrices' cells, in a stable order; a cell lists every matrix it is in."""
@@ -135,4 +171,4 @@ class Experiment:
                          for i in m.initializers for d in m.depths for s in m.seeds):
                 found.setdefault(cell, []).append(m.name)
         return [Cell(c.activation, c.initializer, c.depth, c.width, c.seed, c.data, c.train,
-                     tuple(names)) for c, names in found.items()]
+                     tuple(names), self.factory) for c, names in found.items()]

@@ -53,7 +53,7 @@ class GradientRecorder(keras.callbacks.Callback):
         if self._probe is not None and self._probe.model is self.model:
             return  # fit called again with this recorder: the run goes on where it stopped
         recorded = _prepare(self.model, self.probe, self.batch_size, self.labels)
-        recorder_io.check_run_name(self.directory, self.run, self.overwrite)
+        self._check_destination()
         x, y = self.probe
         self._probe = Probe(self.model, recorded, x, y, self.batch_size)
         epochs = int((self.params or {}).get("epochs") or 0)
@@ -79,10 +79,17 @@ class GradientRecorder(keras.callbacks.Callback):
         entry["kernels_stored"] = arrays.keep_kernels
         time = data.get("time_grad_abs_mean")
         entry["time_steps"] = None if time is None else int(time.shape[1])
+        self._write(dict(entry), data)
+
+    def _check_destination(self) -> None:
+        recorder_io.check_run_name(self.directory, self.run, self.overwrite)
+
+    def _write(self, entry: dict[str, Any], data: dict[str, np.ndarray]) -> None:
+        """The run so far into the directory: its cell file, manifest entry and metrics rows."""
         # Uncompressed: rewritten after every epoch, and zlib took 20 ms of it for ~10 % less size
         # (kernels and statistics are float noise to zlib).
         results.write_cell(self.directory, entry, data, compressed=False)
-        recorder_io.publish(self.directory, dict(entry), recorder_io.metric_lines(entry, data))
+        recorder_io.publish(self.directory, entry, recorder_io.metric_lines(entry, data))
 
     def _manifest_entry(self, recorded: tuple[Recorded, ...], n: int) -> dict[str, Any]:
         labels = {str(k): recorder_io.json_safe(v) for k, v in self.labels.items()}

@@ -170,7 +170,7 @@ def metric_lines(entry: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
     """A recorded run's metrics.csv rows, one per (epoch, recorded variable)."""
     head = ",".join(_field(entry[k]) for k in
                     ("cell_id", "activation", "initializer", "depth", "width", "seed"))
-    tail = ",".join(_field(x) for x in (entry["optimizer"], entry["learning_rate"], ""))
+    tail = ",".join(_field(x) for x in (entry["optimizer"], entry["learning_rate"], entry.get("dataset_id")))
     lines = []
     for epoch in range(arrays["loss"].shape[0]):
         for layer, info in enumerate(entry["layers"]):

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, recorder_io, results, theory, zoo
-from vanishing.experiment import Cell, DataSpec, Experiment
+from vanishing import __version__, datafile, recorder_io, results, theory, zoo
+from vanishing.config import ConfigError
+from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
 
 @dataclass(frozen=True)
@@ -107,26 +108,64 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def train_and_write(group: tuple[Cell, ...], X, y, results_dir: Path,
+@dataclass(frozen=True)
+class Data:
+    """A dataset as trained on: X [n, *shape], y class indices [n] (float32), the classes' labels."""
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+
+
+def load_data(spec: DataSpec) -> Data:
+    """The arrays of a built-in dataset or of a user's data file (read and checked again here:
+    the file may have changed since the config was read)."""
+    if spec.name != FILE:
+        X, y = zoo.make_dataset(spec.name, **spec.kwargs)
+        return Data(X, y, ("0", "1"))
+    args = spec.kwargs
+    found = datafile.read(args["path"], args.get("label") or None)
+    if found.sha256 != args["sha256"]:
+        raise ConfigError(f"{args['path']}: the data file changed while vanishing ran (sha256 "
+                          f"{args['sha256'][:12]} -> {found.sha256[:12]}); run again")
+    return Data(found.X, found.y.astype(np.float32), found.classes)
+
+
+def train_and_write(group: tuple[Cell, ...], data: Data, results_dir: Path,
                     tick: Callable[[float], None] | None = None) -> dict[str, list[str]]:
     """Train one group and write its cells; the unit of work, in this process or a worker.
 
     Returns each cell's metrics.csv lines, computed while its arrays are in
     memory: reading every cell back at the end cost seconds on the critical path.
     """
+    per_epoch = sum((c.depth + 1) / 5 for c in group)
+    on_epoch = None if tick is None else (lambda _epoch: tick(per_epoch))
+    if group[0].factory is not None:
+        return {c.cell_id: write_factory_cell(c, data, results_dir, on_epoch) for c in group}
     from vanishing import engine
 
-    per_epoch = sum((c.depth + 1) / 5 for c in group)
-    records = engine.train_group(group, X, y,
-                                 on_epoch=None if tick is None else (lambda _epoch: tick(per_epoch)))
+    records = engine.train_group(group, data.X, data.y, on_epoch=on_epoch)
     f, fprime = zoo.numpy_activation(group[0].activation)
     lines = {}
     for r in records:
-        arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, X)}
+        arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, data.X)}
         info = cell_info(r.cell, r.status, r.diverged_epoch)
         results.write_cell(results_dir, info, arrays)
         lines[r.cell.cell_id] = results.cell_metric_lines(info, arrays)
     return lines
+
+
+def write_factory_cell(cell: Cell, data: Data, results_dir: Path,
+                       on_epoch: Callable[[int], None] | None) -> list[str]:
+    """Train one factory cell, write its file; its metrics.csv lines."""
+    from vanishing import factory_cell, recorder_io
+
+    record = factory_cell.train_cell(cell, data.X, data.y, len(data.classes), on_epoch)
+    entry = record.entry
+    # The matrix's settings win over the recorder's guesses (its optimizer is a class name).
+    info = {**entry, **cell_info(cell, entry["status"], entry["diverged_epoch"])}
+    results.write_cell(results_dir, info, record.arrays)
+    return recorder_io.metric_lines(info, record.arrays)
 
 
 def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
@@ -156,11 +195,11 @@ def _worker_start(ticks) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_train(group: tuple[Cell, ...], X, y, results_dir: Path) -> dict[str, list[str]]:
-    return train_and_write(group, X, y, results_dir, tick=_worker_ticks.put)
+def _worker_train(group: tuple[Cell, ...], data: Data, results_dir: Path) -> dict[str, list[str]]:
+    return train_and_write(group, data, results_dir, tick=_worker_ticks.put)
 
 
-def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, tuple], results_dir: Path,
+def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
                  jobs: int,
                  bar: Progress, on_group: Callable[[int, int], None] | None = None) -> dict[str, list[str]]:
     """Train every group, ``jobs`` at a time in worker processes (1: in this process).
@@ -173,7 +212,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     lines: dict[str, list[str]] = {}
     if jobs <= 1 or len(groups) <= 1:
         for g, group in enumerate(groups, start=1):
-            lines.update(train_and_write(group, *datasets[group[0].data], results_dir, tick=bar.tick))
+            lines.update(train_and_write(group, datasets[group[0].data], results_dir, tick=bar.tick))
             bar.group_done()
             if on_group is not None:
                 on_group(g, len(groups))
@@ -182,7 +221,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     ticks = ctx.Queue()
     with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
                                      initializer=_worker_start, initargs=(ticks,)) as pool:
-        pending = {pool.submit(_worker_train, group, *datasets[group[0].data], results_dir)
+        pending = {pool.submit(_worker_train, group, datasets[group[0].data], results_dir)
                    for group in groups}
         finished = 0
         try:
@@ -206,13 +245,20 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     return lines
 
 
-def study(experiment: Experiment, datasets: dict[DataSpec, tuple]) -> dict[str, Any]:
+def describe_data(spec: DataSpec, data: Data) -> dict[str, Any]:
+    """A dataset's entry in the manifest."""
+    shape = [int(d) for d in data.X.shape[1:]]
+    binary = len(data.classes) == 2
+    return {"dataset_id": spec.dataset_id, "name": spec.name, **spec.kwargs,
+            "n_samples": int(data.X.shape[0]), "n_features": int(np.prod(shape)), "shape": shape,
+            "n_classes": len(data.classes), "classes": list(data.classes),
+            "positive_fraction": round(float(np.mean(data.y == 1)), 4) if binary else None}
+
+
+def study(experiment: Experiment, datasets: dict[DataSpec, Data]) -> dict[str, Any]:
     """The manifest's description of what was studied: datasets, matrices, the primary study."""
     return {
-        "datasets": [{"dataset_id": data.dataset_id, "name": data.name, **data.kwargs,
-                      "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-                      "positive_fraction": round(float(y.mean()), 4)}
-                     for data, (X, y) in datasets.items()],
+        "datasets": [describe_data(spec, data) for spec, data in datasets.items()],
         "matrices": [{"name": m.name, "activations": list(m.activations),
                       "initializers": [i.label for i in m.initializers],
                       "depths": list(m.depths), "seeds": list(m.seeds),
@@ -224,6 +270,41 @@ def study(experiment: Experiment, datasets: dict[DataSpec, tuple]) -> dict[str, 
         "primary": {"dataset_id": experiment.data.dataset_id, "optimizer": experiment.train.optimizer.label,
                     "learning_rate": experiment.train.learning_rate},
     }
+
+
+def reused_factory_lines(results_dir: Path, cell_id: str) -> list[str]:
+    """A factory cell's metrics.csv lines, from its file: rows per recorded weight matrix."""
+    from vanishing import recorder_io
+
+    with results.open_cell(results_dir, cell_id) as (info, arrays):
+        return recorder_io.metric_lines(info, arrays)
+
+
+def keep_factory(experiment: Experiment, results_dir: Path) -> dict[str, str] | None:
+    """A copy of the factory's source in the results directory, named by its hash; its manifest entry."""
+    spec = experiment.factory
+    if spec is None:
+        return None
+    source = Path(spec.source)
+    relative = f"factory/{source.stem}-{spec.sha256[:12]}.py"
+    results.write_text(Path(results_dir) / relative, source.read_text(encoding="utf-8"))
+    return {"ref": spec.ref, "file": relative, "sha256": spec.sha256}
+
+
+def check_first_cell(experiment: Experiment, p: Plan, datasets: dict[DataSpec, Data]) -> None:
+    """Build the first cell still to train and call it on two samples: a factory that returns
+    no Keras model, or one that does not fit the data, is refused before any training."""
+    from vanishing import factory
+
+    if experiment.factory is None or not p.groups:
+        return
+    cell = p.groups[0][0]
+    data = datasets[cell.data]
+    try:
+        factory.output_units(factory.build(cell, data.X.shape[1:]), data.X, len(data.classes))
+    except factory.FactoryError as e:
+        raise ConfigError(f"{experiment.source}: key 'model.factory' has value {experiment.factory.ref!r}: "
+                          f"{e}") from None
 
 
 def train(
@@ -242,9 +323,11 @@ def train(
     """Train what is missing and write the whole results directory; returns the manifest."""
     results_dir = Path(results_dir)
     p = plan(experiment, results_dir, force)
-    datasets = {d: zoo.make_dataset(d.name, **d.kwargs) for d in dict.fromkeys(c.data for c in p.cells)}
-    for data, (X, y) in datasets.items():
-        results.write_dataset(results_dir, data.dataset_id, X, y)
+    datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
+    check_first_cell(experiment, p, datasets)
+    for spec, data in datasets.items():
+        results.write_dataset(results_dir, spec.dataset_id, data.X, data.y)
+    factory_entry = keep_factory(experiment, results_dir)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
     start = time.perf_counter()
@@ -257,8 +340,11 @@ def train(
     infos = []
     for c in p.cells:
         stored = results.read_cell_info(results_dir, c.cell_id) or {}
-        # matrices come from this config: a reused cell may sit in other matrices now.
-        infos.append(cell_info(c, stored.get("status", "ok"), stored.get("diverged_epoch")))
+        # matrices come from this config: a reused cell may sit in other matrices now. A factory
+        # cell's entry keeps what its recorder wrote (layers, model, probe).
+        infos.append({**stored, **cell_info(c, stored.get("status", "ok"), stored.get("diverged_epoch"))})
+        if c.factory is not None and c.cell_id not in lines:
+            lines[c.cell_id] = reused_factory_lines(results_dir, c.cell_id)
     manifest = {
         "vanishing_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -269,6 +355,7 @@ def train(
         "source": experiment.source,
         "config": experiment.raw,
         "config_toml": config_toml,  # the file or preset as written; overrides apply on top
+        **({} if factory_entry is None else {"factory": factory_entry}),
         "overrides": list(overrides),
         "versions": versions(),
         "platform": {"system": platform.system(), "release": platform.release(),

@@ -72,6 +72,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "moons": ("n_samples", "noise", "seed"),
     "breast_cancer": (),  # 569 x 30, standardised; y = 1 benign (357), 0 malignant (212)
     "digits": (),  # 1797 x 64, pixels / 16; y = 1 for digits 5-9 (896), 0 for 0-4 (901)
+    "file": ("path", "label"),  # a user's .npz or .csv (datafile.py); its sha256 joins the args
 }
 
 
