@@ -19,9 +19,10 @@ CIRCLES = Dataset("circles-test", "circles", 200, 2, 0.5)
 def cell(activation: str = "tanh", initializer: str = "glorot_uniform", depth: int = 4, seed: int = 0, *,
          grad: list[float] | None = None, accuracy: float = 0.95, weight_std: float = 0.5, epochs: int = 2,
          width: int = 5, dataset_id: str = CIRCLES.dataset_id, **extra) -> CellStats:
-    """One network whose mean |gradient| per layer is ``grad`` (layers 1..depth+1) at every epoch."""
-    layers = depth + 1
-    g = np.asarray(grad if grad is not None else np.logspace(-2, 0, layers), dtype=np.float64)
+    """One network whose mean |gradient| per layer is ``grad`` (layers 1..depth+1; for a factory's
+    network, ``kind="factory"``, as many weight matrices as given) at every epoch."""
+    g = np.asarray(grad if grad is not None else np.logspace(-2, 0, depth + 1), dtype=np.float64)
+    layers = len(g)
     per_layer = np.tile(g, (epochs + 1, 1))
     return CellStats(
         cell_id=f"{activation}-{initializer}-d{depth}-w{width}-s{seed}", activation=activation,
@@ -106,4 +107,121 @@ def recorded_dir(directory: Path, runs: list[tuple[dict, dict[str, np.ndarray]]]
                                        "command": "python my_script.py", "matrices": [], "datasets": [],
                                        "cells": [entry for entry, _ in runs]})
     (directory / "metrics.csv").write_text(",".join(results.METRICS_COLUMNS) + "\n", encoding="utf-8")
+    return directory
+
+
+# --- a directory `vanishing train` with [model] factory could have written ----------------------
+
+FACTORY_REF = "models:build"
+# The factory's source as copied into the results directory: markup in it must reach the page escaped.
+FACTORY_SOURCE = '''"""Builds a <b>residual</b> MLP: input projection, two matrices per block, output."""
+
+import keras
+
+
+def build(activation, initializer, depth, width, input_shape, seed):
+    ...  # blocks & friends
+'''
+FILE_DATASET = {"dataset_id": "file-mine-1a2b3c4d5e6f", "name": "file", "path": "data/mine.npz",
+                "sha256": "1a2b3c4d5e6f" + "0" * 52, "n_samples": 300, "n_features": 64,
+                "shape": [8, 8, 1], "n_classes": 3, "classes": ["a", "b", "c"], "positive_fraction": None}
+
+
+def factory_layers(depth: int) -> int:
+    """How many weight matrices the fake factory builds: depth 2 a plain MLP (L = depth + 1 = 3),
+    deeper a residual MLP (input and output projections, two matrices per block: L = 2 depth + 2)."""
+    return depth + 1 if depth <= 2 else 2 * depth + 2
+
+
+def factory_grad(activation: str, initializer: str, depth: int, seed: int) -> list[float]:
+    """Mean |g| per matrix at the start: sigmoid vanishes (from 1e-3 at matrix 1, more when deeper),
+    relu is nearly flat; he_normal halves the first matrix's; each seed a little larger."""
+    layers = factory_layers(depth)
+    low = {"sigmoid": -1.5 * depth / 2, "relu": -0.2}[activation]
+    g = np.logspace(low, 0.0, layers) * (1 + 0.1 * seed)
+    if initializer == "he_normal":
+        g[0] /= 2
+    return [float(v) for v in g]
+
+
+def factory_accuracy(activation: str, depth: int) -> float:
+    """sigmoid at depth 4 stays near chance on the 3-class data (1/3); the rest learn."""
+    return 0.36 if (activation, depth) == ("sigmoid", 4) else 0.95
+
+
+def factory_entry(activation: str, initializer: str, depth: int, seed: int, epochs: int, sha: str) -> dict:
+    """A factory cell's manifest entry: a matrix cell's keys, the factory's, a recorded run's."""
+    layers = factory_layers(depth)
+    paths = (["dense_in/kernel"] + [f"block_{b}_{x}/kernel" for b in range(1, depth + 1) for x in "ab"]
+             + ["logits/kernel"]) if layers != depth + 1 else (
+                [f"hidden_{i}/kernel" for i in range(1, depth + 1)] + ["logits/kernel"])
+    labels = {"activation": activation, "initializer": initializer, "depth": depth, "seed": seed}
+    return {
+        "cell_id": f"factory-{activation}-{initializer}-d{depth}-s{seed}", "activation": activation,
+        "initializer": initializer, "initializer_name": initializer, "initializer_args": {},
+        "depth": depth, "width": 16, "seed": seed, "dataset_id": FILE_DATASET["dataset_id"],
+        "optimizer": "adam", "optimizer_name": "adam", "optimizer_args": {}, "learning_rate": 0.001,
+        "batch_size": 32, "epochs": epochs, "matrices": ["main"], "status": "ok", "diverged_epoch": None,
+        "factory": FACTORY_REF, "factory_sha256": sha, "source": "factory", "labels": labels,
+        "model": "residual_mlp", "model_kind": "functional",
+        "layers": [{"layer": i + 1, "path": p, "class": "Dense", "shape": [16, 16],
+                    "activation": "linear" if i == layers - 1 else activation, "weights": 256}
+                   for i, p in enumerate(paths)],
+        "probe": {"n_samples": FILE_DATASET["n_samples"]}, "kernels_stored": True, "time_steps": None,
+    }
+
+
+FACTORY_AXES = {"activations": ["sigmoid", "relu"], "initializers": ["glorot_uniform", "he_normal"],
+                "depths": [2, 4], "seeds": [0, 1]}
+FACTORY_DIVERGED = ("sigmoid", "glorot_uniform", 4, 1, 3)  # (activation, initializer, depth, seed, epoch)
+
+
+def factory_results(directory: Path, *, epochs: int = 4, source: str | None = FACTORY_SOURCE) -> Path:
+    """A factory run's results directory: 2 activations x 2 initializers x depths 2 and 4 x 2 seeds
+    (16 networks) on a 3-class data file, one network diverged; the factory's source copied
+    (``source=None``: the copy is missing)."""
+    import hashlib
+
+    from vanishing import results
+
+    text = FACTORY_SOURCE if source is None else source
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    copy = f"factory/models-{sha[:12]}.py"
+    entries = []
+    for act in FACTORY_AXES["activations"]:
+        for init in FACTORY_AXES["initializers"]:
+            for depth in FACTORY_AXES["depths"]:
+                for seed in FACTORY_AXES["seeds"]:
+                    entry = factory_entry(act, init, depth, seed, epochs, sha)
+                    grad = factory_grad(act, init, depth, seed)
+                    arrays = recorded_arrays(factory_layers(depth), epochs, grad,
+                                             accuracy=factory_accuracy(act, depth), seed=seed)
+                    if (act, init, depth, seed) == FACTORY_DIVERGED[:4]:
+                        entry.update(status="diverged", diverged_epoch=FACTORY_DIVERGED[4])
+                        for key in ("loss", "accuracy", "grad_abs_mean", "grad_std", "grad_norm"):
+                            arrays[key][FACTORY_DIVERGED[4]:] = np.nan
+                    results.write_cell(directory, entry, arrays)
+                    entries.append(entry)
+    if source is not None:
+        (directory / "factory").mkdir(parents=True, exist_ok=True)
+        (directory / copy).write_text(source, encoding="utf-8")
+    results.write_manifest(directory, {
+        "title": "My factory study", "created": "2026-12-01T09:00:00+00:00",
+        "command": "vanishing train --config study.toml", "preset": None, "overrides": [],
+        "config_toml": (f'[model]\nfactory = "{FACTORY_REF}"\n\n'
+                        '[data]\nname = "file"\npath = "data/mine.npz"\n'),
+        "versions": {"vanishing": "test", "keras": "3"}, "platform": {"machine": "test"},
+        "matrices": [{"name": "main", **FACTORY_AXES}], "datasets": [FILE_DATASET],
+        "primary": {"dataset_id": FILE_DATASET["dataset_id"], "optimizer": "adam", "learning_rate": 0.001},
+        "factory": {"ref": FACTORY_REF, "file": copy, "sha256": sha}, "cells": entries})
+    rows = [",".join(results.METRICS_COLUMNS)]
+    for entry in entries:
+        for epoch in range(epochs + 1):
+            for layer in entry["layers"]:
+                row = {"cell_id": entry["cell_id"], "epoch": epoch, "layer": layer["layer"],
+                       "layer_name": layer["path"], "dataset_id": entry["dataset_id"],
+                       **{k: entry[k] for k in ("activation", "initializer", "depth", "width", "seed",
+                                                "optimizer", "learning_rate")}}
+                rows.append(",".join(str(row.get(c, "")) for c in results.METRICS_COLUMNS))
+    (directory / "metrics.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return directory

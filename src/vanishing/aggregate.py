@@ -48,7 +48,7 @@ class GroupSummary:
     diverged: tuple[tuple[int, int | None], ...]  # (seed, diverged_epoch)
     final_loss: Stat
     final_accuracy: Stat
-    grad_abs_mean_init: tuple[Stat, ...]  # per layer 1..depth+1
+    grad_abs_mean_init: tuple[Stat, ...]  # per weight matrix 1..L (the MLP: layers 1..depth+1)
     grad_abs_mean_end: tuple[Stat, ...]
     weight_std_init: tuple[Stat, ...]
     attenuation_init: Stat
@@ -68,7 +68,7 @@ def summarize(cells: Sequence[CellStats]) -> tuple[GroupSummary, ...]:
     for (act, init, depth), members in groups.items():
         members = sorted(members, key=lambda c: c.seed)
         ok = [c for c in members if not c.diverged]
-        layers = range(depth + 1)
+        layers = range(min(c.layers for c in members))  # a factory's seeds share one architecture
         out.append(GroupSummary(
             activation=act, initializer=init, depth=depth,
             seeds=tuple(c.seed for c in members),
@@ -132,6 +132,22 @@ def main_grid(matrices: Sequence[MatrixAxes], summaries: Sequence[GroupSummary])
                                        d == TUTORIAL_DEPTH))
     grid = grid_of(name, depth, summaries, acts, inits)
     return grid if grid.present() else None
+
+
+def table_order(summaries: Sequence[GroupSummary], grid: Grid | None) -> tuple[GroupSummary, ...]:
+    """The whole-matrix table's order: the main grid's depth first (its rows by activation, then
+    initializer), then every other depth, shallowest first, each in the order first seen."""
+    first = [grid.depth] if grid else []
+    depths = (*first, *sorted({g.depth for g in summaries} - set(first)))
+    pairs = [(a, i) for a in grid.activations for i in grid.initializers] if grid else []
+    rank = {pair: k for k, pair in enumerate(pairs)}
+    out: list[GroupSummary] = []
+    for d in depths:
+        mine = [g for g in summaries if g.depth == d]
+        if grid is not None and d == grid.depth:
+            mine.sort(key=lambda g: rank.get((g.activation, g.initializer), len(rank)))
+        out.extend(mine)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ WHAT = ("accuracy", "attenuation_init", "attenuation_end")
 TITLES = {"accuracy": "Final accuracy (mean over seeds)",
           "attenuation_init": "Gradient attenuation at initialisation",
           "attenuation_end": "Gradient attenuation after training"}
+ATTENUATION_LABEL = "log10(first / last hidden layer)"  # the built-in MLP's; a factory's names matrices
 ROW_TITLES = {"accuracy": "final accuracy", "attenuation_init": "attenuation at init",
               "attenuation_end": "attenuation after training"}
 
@@ -30,7 +31,7 @@ def value_of(g, what: str) -> Stat:
             "attenuation_end": g.attenuation_end}[what]
 
 
-def scale(grids: Sequence[Grid], what: str):
+def scale(grids: Sequence[Grid], what: str, label: str = ATTENUATION_LABEL):
     """(cmap, norm, colourbar label): one scale for every panel that shows the same thing."""
     if what == "accuracy":
         return plt.get_cmap("viridis").with_extremes(bad="#f0f0f0"), plt.Normalize(0.5, 1.0), \
@@ -41,8 +42,7 @@ def scale(grids: Sequence[Grid], what: str):
     finite = both[np.isfinite(both)]
     lim = max(1.0, float(np.ceil(np.abs(finite).max()))) if finite.size else 1.0
     lim = min(lim, 8.0)
-    return (plt.get_cmap(DIVERGING).with_extremes(bad="#f0f0f0"), TwoSlopeNorm(0.0, -lim, lim),
-            "log10(first / last hidden layer)")
+    return (plt.get_cmap(DIVERGING).with_extremes(bad="#f0f0f0"), TwoSlopeNorm(0.0, -lim, lim), label)
 
 
 def cell_text(v: float, what: str) -> str:
@@ -93,22 +93,22 @@ def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsi
     return im
 
 
-def draw_heatmap(grid: Grid, what: str) -> MplFigure:
+def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL) -> MplFigure:
     """One activation x initializer heatmap of 'accuracy', 'attenuation_init' or 'attenuation_end'."""
     with plt.rc_context(STYLE):
         n_a, n_i = len(grid.activations), len(grid.initializers)
         fig, ax = plt.subplots(figsize=(max(4.2, 0.5 * n_i + 1.9), max(2.4, 0.36 * n_a + 1.3)))
-        cmap, norm, label = scale([grid], what)
+        cmap, norm, bar = scale([grid], what, label)
         im = panel(ax, grid, what, cmap, norm)
         cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-        cb.set_label(label, fontsize=8)
+        cb.set_label(bar, fontsize=8)
         cb.outline.set_visible(False)
         ax.set_title(TITLES[what], loc="left")
     return fig
 
 
 def draw_panels(grids: Sequence[Grid], whats: Sequence[str],
-                column_titles: Sequence[str]) -> MplFigure:
+                column_titles: Sequence[str], label: str = ATTENUATION_LABEL) -> MplFigure:
     """Rows: what is shown; columns: one grid each (an optimizer, a depth)."""
     n_a = max(len(g.activations) for g in grids)
     n_i = max(len(g.initializers) for g in grids)
@@ -117,7 +117,7 @@ def draw_panels(grids: Sequence[Grid], whats: Sequence[str],
                                  figsize=(max(1.3, 0.62 * n_i) * len(grids) + 2.0,
                                           (0.34 * n_a + 1.25) * len(whats)))
         for r, what in enumerate(whats):
-            cmap, norm, label = scale(grids, what)
+            cmap, norm, bar = scale(grids, what, label)
             im = None
             for c, (grid, title) in enumerate(zip(grids, column_titles)):
                 ax = axes[r, c]
@@ -127,7 +127,7 @@ def draw_panels(grids: Sequence[Grid], whats: Sequence[str],
                 if r < len(whats) - 1:
                     ax.set_xticklabels([])
             cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.03, pad=0.01)
-            cb.set_label(ROW_TITLES[what] + ("" if what == "accuracy" else f"\n{label}"),
+            cb.set_label(ROW_TITLES[what] + ("" if what == "accuracy" else f"\n{bar}"),
                          fontsize=7.5)
             cb.outline.set_visible(False)
     return fig

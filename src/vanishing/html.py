@@ -22,7 +22,8 @@ import markupsafe
 import numpy as np
 
 from vanishing import fmt
-from vanishing.reader import MATRIX, Run, load_run
+from vanishing.reader import FACTORY, MATRIX, Run, load_run
+from vanishing.recorded import KERAS
 from vanishing.results import ResultsError, atomic_path
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
@@ -56,20 +57,38 @@ class Page:
     metrics_href: str = "metrics.csv"
 
 
+# Why a factory's page leaves out the built-in MLP's own sections (each needs one of these).
+FACTORY_OMITTED = ("they need arrays only the built-in MLP's cells hold (the tutorial's own network, the "
+                   "hidden layers' sampled activations and back-propagated deltas, every kernel's gradient "
+                   "and each example's gradient at initialisation, the theory's predictions, the output "
+                   "over a grid of two input features), which the recorder that measured the factory's "
+                   "networks does not keep.")
+
+
+def omitted_note(run: Run, sections: tuple[Section, ...]) -> str:
+    """Which sections this kind of directory leaves out, and why, in one sentence; "" when none."""
+    if MATRIX in run.kinds:
+        return ""
+    if FACTORY in run.kinds:  # the recorder's own sections show here as "Network by network"
+        left_out = [s.title for s in sections if MATRIX in s.kinds and not s.kinds & run.kinds]
+        return f"Left out here: {fmt.listing(left_out)}: {FACTORY_OMITTED}" if left_out else ""
+    left_out = [s.title for s in sections if not s.kinds & run.kinds]
+    return (f"Left out here: {fmt.listing(left_out)}. They study the built-in MLP matrix (vanishing "
+            "train) or a model factory's, neither of which this directory holds.") if left_out else ""
+
+
 def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
-    """Every section that applies to this kind of run, built from the run, in list order."""
+    """Every section that applies to this kind of run, built from the networks of the kinds it
+    applies to, in list order."""
     p = run.provenance
-    views = tuple(SectionView(s.id, s.title, s.template, s.build(run), s.empty)
+    views = tuple(SectionView(s.id, s.title, s.template, s.build(run.only(s.kinds)), s.empty)
                   for s in sections if s.kinds & run.kinds)
-    omitted = ""
-    if MATRIX not in run.kinds:
-        left_out = [s.title for s in sections if not s.kinds & run.kinds]
-        omitted = (f"Left out here: {fmt.listing(left_out)}. They study the built-in MLP matrix "
-                   "(vanishing train), which this directory does not hold.") if left_out else ""
     epochs = max((c.epochs for c in run.primary_cells()), default=None)
-    bits = [f"{fmt.plural(len(run.cells), 'network')} trained"] if run.cells or not run.recorded else []
-    if run.recorded:
-        bits.append(f"{fmt.plural(len(run.recorded), 'recorded run')}")
+    scripts = [r for r in run.recorded if r.kind == KERAS]  # a factory's networks count as trained
+    made = f" by the model factory {p.factory.ref}" if p.factory is not None and run.cells else ""
+    bits = [f"{fmt.plural(len(run.cells), 'network')} trained{made}"] if run.cells or not scripts else []
+    if scripts:
+        bits.append(f"{fmt.plural(len(scripts), 'recorded run')}")
     if epochs is not None:
         bits.append(f"{epochs} epochs each")
     if p.preset:
@@ -78,7 +97,7 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
         bits.append(p.created[:10])
     return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
                 csp=CONTENT_SECURITY_POLICY, sections=views, created=p.created,
-                rerun=rerun_command(p), omitted=omitted)
+                rerun=rerun_command(p), omitted=omitted_note(run, sections))
 
 
 # --- templates and inlining ------------------------------------------------------------------

@@ -7,6 +7,7 @@ added later) is derived or left ``None`` here, in this one place.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,21 +16,38 @@ from typing import Any
 
 import numpy as np
 
-from vanishing.recorded import KERAS, RecordedRun, recorded_run
+from vanishing.manifest import (
+    Dataset,
+    FactorySource,
+    MatrixAxes,
+    Provenance,
+    read_datasets,
+    read_matrices,
+    read_provenance,
+)
+from vanishing.recorded import KERAS, RecordedRun, matrix_attenuation, recorded_run
 from vanishing.results import ResultsError, cell_path, read_cell, read_dataset, read_manifest
 from vanishing.roles import training_label
-from vanishing.stats import kernel_statistics, layer_attenuation, rms, update_ratio
+from vanishing.stats import kernel_statistics, rms, update_ratio
 
-MATRIX = "matrix"  # a cell the built-in engine trained (the only kind so far)
+MATRIX = "matrix"  # a cell the built-in engine trained (the built-in MLP)
+# A cell of `vanishing train` with [model] factory: the user's model, trained with Keras fit and
+# measured by the recorder. It is read twice: as a CellStats (the matrix sections) and as a
+# RecordedRun (the recorder's per-layer views).
+FACTORY = "factory"
 
 
 @dataclass(frozen=True)
 class CellStats:
     """One trained network: settings, and per-epoch, per-layer numbers.
 
-    Layer axes run over layers 1..depth+1 (the last is the output logit); the
-    ``act_*`` axes over the hidden layers 1..depth. Arrays added after the first
-    results format are None (or empty) when a results directory predates them.
+    Layer axes run over the network's weight matrices 1..L (``layers``): for the built-in
+    MLP its layers 1..depth+1 (the last is the output logit); for a factory's network
+    (kind FACTORY) the matrices the recorder records, as many as the factory builds at
+    that depth. The ``act_*`` axes run over the MLP's hidden layers 1..depth. Arrays
+    added after the first results format are None (or empty) when a results directory
+    predates them; what the recorder does not store (grad_init, act_*, act_values,
+    delta_*, theory_*, boundary, grad_*_rms_init) is None or empty for a factory's cell.
     """
 
     cell_id: str
@@ -69,10 +87,17 @@ class CellStats:
     grad_sample_rms_init: np.ndarray | None = None  # [layers]: the same per example
     theory_glorot_grad_rms: np.ndarray | None = None  # [layers], scaled to the measured output
     theory_meanfield_grad_rms: np.ndarray | None = None
+    factory: str = ""  # the model factory's "module:callable"; "" for the built-in MLP
+    layer_paths: tuple[str, ...] = ()  # a factory's network: each recorded matrix's variable path
 
     @property
     def diverged(self) -> bool:
         return self.status != "ok"
+
+    @property
+    def layers(self) -> int:
+        """L, the number of weight matrices on the layer axes (depth+1 for the built-in MLP)."""
+        return int(self.grad_abs_mean.shape[1])
 
     @property
     def epochs(self) -> int:
@@ -80,8 +105,9 @@ class CellStats:
 
     @property
     def attenuation(self) -> np.ndarray:
-        """Attenuation of mean |gradient| at every epoch, [epochs+1]."""
-        return layer_attenuation(self.grad_abs_mean, self.depth)
+        """Attenuation of mean |gradient| at every epoch, [epochs+1]: the first weight matrix over
+        matrix L-1 (the recorder's definition; for the built-in MLP, first over last hidden layer)."""
+        return matrix_attenuation(self.grad_abs_mean)
 
     @property
     def training(self) -> tuple[str, float]:
@@ -112,41 +138,6 @@ class Study:
 
 
 @dataclass(frozen=True)
-class Dataset:
-    dataset_id: str
-    name: str
-    n_samples: int | None = None
-    n_features: int | None = None
-    positive_fraction: float | None = None
-
-
-@dataclass(frozen=True)
-class MatrixAxes:
-    """One [matrix.NAME] table of the config as run."""
-
-    name: str
-    activations: tuple[str, ...]
-    initializers: tuple[str, ...]
-    depths: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """How the run was made, as its manifest records it (every field may be empty)."""
-
-    title: str = ""
-    created: str = ""  # ISO 8601, UTC
-    vanishing_version: str = ""
-    command: str = ""
-    preset: str = ""  # empty for a config file
-    overrides: tuple[str, ...] = ()
-    config_toml: str = ""
-    versions: tuple[tuple[str, str], ...] = ()
-    platform: tuple[tuple[str, str], ...] = ()
-    train_seconds: float | None = None
-
-
-@dataclass(frozen=True)
 class Run:
     """A results directory as read."""
 
@@ -156,8 +147,8 @@ class Run:
     primary: Study | None
     datasets: tuple[Dataset, ...] = ()
     matrices: tuple[MatrixAxes, ...] = ()
-    provenance: Provenance = Provenance()
-    recorded: tuple[RecordedRun, ...] = ()  # runs the Keras recorder wrote
+    provenance: Provenance = field(default_factory=Provenance)
+    recorded: tuple[RecordedRun, ...] = ()  # runs the Keras recorder wrote (a factory's cells too)
     manifest: dict[str, Any] = field(default_factory=dict)  # as read; sections use the typed fields
 
     def primary_cells(self) -> tuple[CellStats, ...]:
@@ -171,13 +162,19 @@ class Run:
         found = {c.kind for c in self.cells} | {r.kind for r in self.recorded}
         return frozenset(found) or frozenset({MATRIX})
 
+    def only(self, kinds: frozenset[str]) -> Run:
+        """The run as a section for these kinds sees it: other kinds' cells and runs left out
+        (a section of the built-in MLP never meets a factory's network, nor the other way)."""
+        return dataclasses.replace(self, cells=tuple(c for c in self.cells if c.kind in kinds),
+                                   recorded=tuple(r for r in self.recorded if r.kind in kinds))
+
     def describe_primary(self) -> str:
         """'circles (1000 samples) trained with rmsprop (lr 0.001)'; '' without a primary study."""
         p = self.primary
         if p is None:
             return ""
         d = self.dataset(p.dataset_id)
-        data = (d.name + (f" ({d.n_samples} samples)" if d.n_samples else "")) if d else p.dataset_id
+        data = (d.title + (f" ({d.n_samples} samples)" if d.n_samples else "")) if d else p.dataset_id
         return f"{data} trained with {training_label(p.optimizer, p.learning_rate)}"
 
     def dataset(self, dataset_id: str) -> Dataset | None:
@@ -208,6 +205,9 @@ def load_run(results_dir: Path) -> Run:
         try:
             if info.get("source") == KERAS:
                 recorded.append(recorded_run(info, arrays))
+            elif info.get("source") == FACTORY:
+                recorded.append(recorded_run(info, arrays))
+                cells.append(factory_cell(info, recorded[-1]))
             else:
                 cells.append(cell_stats(info, arrays))
         except ResultsError as e:
@@ -215,8 +215,9 @@ def load_run(results_dir: Path) -> Run:
         except (KeyError, TypeError, ValueError) as e:
             raise ResultsError(f"{path}: bad cell settings ({e!r})") from None
     return Run(results_dir=results_dir, cells=tuple(cells), missing=tuple(missing),
-               primary=primary_study(manifest, cells), datasets=_datasets(manifest),
-               matrices=_matrices(manifest), provenance=_provenance(manifest), recorded=tuple(recorded),
+               primary=primary_study(manifest, cells), datasets=read_datasets(manifest),
+               matrices=read_matrices(manifest), provenance=read_provenance(manifest, results_dir),
+               recorded=tuple(recorded),
                manifest=manifest)
 
 
@@ -250,6 +251,23 @@ def cell_stats(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> CellStats
         update_ratio=ratio, grad_rms_init=np.array([rms(g) for g in grad_init]),
         **_optional_arrays(arrays, depth, loss.shape[0]),
     )
+
+
+def factory_cell(info: dict[str, Any], r: RecordedRun) -> CellStats:
+    """A factory's network as a matrix cell, from its recorded run: the recorder's per-matrix
+    statistics on the layer axes, nothing it does not store."""
+    diverged_epoch, learning_rate = info.get("diverged_epoch"), info.get("learning_rate")
+    return CellStats(
+        cell_id=r.cell_id, activation=str(info["activation"]), initializer=str(info["initializer"]),
+        depth=int(info["depth"]), width=int(info.get("width") or 0), seed=int(info["seed"]),
+        dataset_id=str(info.get("dataset_id") or ""), matrices=tuple(info.get("matrices") or ()),
+        status=r.status, diverged_epoch=None if diverged_epoch is None else int(diverged_epoch),
+        loss=r.loss, accuracy=r.accuracy,
+        **{k: r.stats[k] for k in ("weight_mean", "weight_std", "grad_mean", "grad_std",
+                                   "grad_abs_mean", "grad_norm", "update_ratio")},
+        grad_init=(), optimizer=str(info.get("optimizer") or ""),
+        learning_rate=math.nan if learning_rate is None else float(learning_rate), kind=FACTORY,
+        factory=str(info.get("factory") or ""), layer_paths=tuple(layer.path for layer in r.layers))
 
 
 def _boundary(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -310,46 +328,5 @@ def primary_study(manifest: dict[str, Any], cells: list[CellStats]) -> Study | N
     return Study(dataset_id, optimizer, rate)
 
 
-def _int_or_none(x: Any) -> int | None:
-    try:
-        return int(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def _datasets(manifest: dict[str, Any]) -> tuple[Dataset, ...]:
-    out = []
-    for d in manifest.get("datasets") or []:
-        if not isinstance(d, dict) or "dataset_id" not in d:
-            continue
-        fraction = d.get("positive_fraction")
-        out.append(Dataset(str(d["dataset_id"]), str(d.get("name") or d["dataset_id"]),
-                           _int_or_none(d.get("n_samples")), _int_or_none(d.get("n_features")),
-                           float(fraction) if isinstance(fraction, (int, float)) else None))
-    return tuple(out)
-
-
-def _matrices(manifest: dict[str, Any]) -> tuple[MatrixAxes, ...]:
-    out = []
-    for m in manifest.get("matrices") or []:
-        if not isinstance(m, dict):
-            continue
-        depths = tuple(d for d in (_int_or_none(x) for x in m.get("depths") or []) if d is not None)
-        out.append(MatrixAxes(str(m.get("name", "")), tuple(map(str, m.get("activations") or [])),
-                              tuple(map(str, m.get("initializers") or [])), depths))
-    return tuple(out)
-
-
-def _pairs(d: Any) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in d.items()) if isinstance(d, dict) else ()
-
-
-def _provenance(m: dict[str, Any]) -> Provenance:
-    seconds = m.get("train_seconds")
-    return Provenance(
-        title=str(m.get("title") or ""), created=str(m.get("created") or ""),
-        vanishing_version=str(m.get("vanishing_version") or ""), command=str(m.get("command") or ""),
-        preset=str(m.get("preset") or ""), overrides=tuple(str(o) for o in m.get("overrides") or ()),
-        config_toml=str(m.get("config_toml") or ""), versions=_pairs(m.get("versions")),
-        platform=_pairs(m.get("platform")),
-        train_seconds=float(seconds) if isinstance(seconds, (int, float)) else None)
+__all__ = ["FACTORY", "MATRIX", "CellStats", "Dataset", "FactorySource", "MatrixAxes", "Provenance", "Run",
+           "Study", "cell_stats", "factory_cell", "load_run", "primary_study"]

@@ -4,6 +4,8 @@ The recorder stores per-variable statistics directly ([epochs+1, L] arrays) rath
 than the kernels a matrix cell keeps, so this is its own type beside reader.CellStats;
 reader.load_run builds both. Layers are the recorded weight matrices 1..L in the
 model's trainable_weights order; "hidden" for attenuation means all but the last.
+A model factory's cell (`vanishing train` with ``[model] factory``) is measured by the
+same recorder: its run has kind "factory" (its manifest entry's source) instead of "keras".
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from vanishing.results import ResultsError
 from vanishing.stats import layer_attenuation
 
-KERAS = "keras"
+KERAS = "keras"  # a run recorded by the user's own script
 STATISTICS = ("weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm",
               "update_ratio")
 ACTIVATION_STATISTICS = ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac")
@@ -62,7 +64,7 @@ class RecordedRun:
     grad_hist: tuple[Histogram, ...] = ()  # per layer, of log10 |g|
     act_hist: tuple[Histogram, ...] = ()  # per layer, of the owning layer's output values
     time_grad_abs_mean: np.ndarray | None = None  # [epochs+1, T]
-    kind: str = KERAS
+    kind: str = KERAS  # KERAS, or "factory" for a cell of a model factory's matrix
 
     @property
     def diverged(self) -> bool:
@@ -108,10 +110,17 @@ class RecordedRun:
         """log10 mean |g| of the first recorded matrix over matrix L-1 (the last before the final
         one; for a Dense output layer, the last before the output's), per epoch; NaN when the
         model has fewer than three."""
-        g = self.stats["grad_abs_mean"]
-        if len(self.layers) < 3:
-            return np.full(g.shape[0], np.nan)
-        return layer_attenuation(g, len(self.layers) - 1)
+        return matrix_attenuation(self.stats["grad_abs_mean"])
+
+
+def matrix_attenuation(grad_abs_mean: np.ndarray) -> np.ndarray:
+    """Attenuation per epoch of a [epochs+1, L] mean |g| over weight matrices 1..L: the first over
+    matrix L-1, the last before the final one; NaN when L < 3. For the built-in MLP (L = depth+1,
+    the last the output logit) that is its first hidden layer over its last."""
+    g = np.asarray(grad_abs_mean)
+    if g.shape[-1] < 3:
+        return np.full(g.shape[:-1], np.nan)
+    return layer_attenuation(g, g.shape[-1] - 1)
 
 
 def _histograms(arrays: dict[str, np.ndarray], prefix: str, layers: int) -> tuple[Histogram, ...]:
@@ -157,4 +166,5 @@ def recorded_run(info: dict[str, Any], arrays: dict[str, np.ndarray]) -> Recorde
         loss=loss, accuracy=np.asarray(arrays.get("accuracy", np.full(loss.shape, np.nan)), np.float64),
         stats=stats, hist_epochs=tuple(int(e) for e in arrays.get("hist_epochs", ())),
         grad_hist=_histograms(arrays, "grad", len(layers)), act_hist=_histograms(arrays, "act", len(layers)),
-        time_grad_abs_mean=None if time is None else np.asarray(time, np.float64))
+        time_grad_abs_mean=None if time is None else np.asarray(time, np.float64),
+        kind=str(info.get("source") or KERAS))

@@ -16,9 +16,15 @@ from vanishing.aggregate import DepthCurve, depth_curves, summarize
 from vanishing.plotting import CATEGORY_COLOURS, STYLE, Figure, finish
 from vanishing.reader import Run
 from vanishing.roles import ordered, short
+from vanishing.sections.words import MLP, LayerWords, words_for
 
 EMPTY = ("This run trained every activation × initializer at a single depth: no depth sweep to show. "
          "The default preset adds one (depths 2 to 32).")
+
+
+FACTORY_NOTE = ("A factory's network may be more than a plain stack of layers (skip connections, "
+                "normalisation, convolutions), so its gradient need not follow that product: depth is "
+                "what the factory makes of it, and the curves show what its networks did.")
 
 
 @dataclass(frozen=True)
@@ -26,17 +32,22 @@ class DepthPart:
     shallowest: int
     deepest: int
     figure: Figure
+    span: str = ""  # 'networks of <span>': '2 to 32 hidden layers' / 'depth 2 to 32'
+    note: str = ""
 
 
 def build(run: Run) -> DepthPart | None:
-    curves = depth_curves(summarize(run.primary_cells()))
+    primary = run.primary_cells()
+    curves = depth_curves(summarize(primary))
     if not curves:
         return None
+    words = words_for(primary)
     depths = sorted({d for c in curves for d in c.depths})
-    return DepthPart(depths[0], depths[-1], depth_figure(curves))
+    return DepthPart(depths[0], depths[-1], depth_figure(curves, words), words.span(depths[0], depths[-1]),
+                     FACTORY_NOTE if words.factory else "")
 
 
-def draw_depth(curves: Sequence[DepthCurve]) -> MplFigure:
+def draw_depth(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> MplFigure:
     """One panel per activation, one colour per initializer; solid at init, dashed after training."""
     acts, inits = ordered(c.activation for c in curves), ordered(c.initializer for c in curves)
     colour = {i: CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)] for k, i in enumerate(inits)}
@@ -64,9 +75,10 @@ def draw_depth(curves: Sequence[DepthCurve]) -> MplFigure:
             ax.set_xscale("log", base=2)
             ax.set_xticks(depths, [str(d) for d in depths])
             ax.minorticks_off()
-            ax.set_xlabel("hidden layers")
+            ax.set_xlabel(words.axis)
             ax.set_title(act, loc="left")
-        axes[0, 0].set_ylabel("attenuation, log10(first / last)")
+        axes[0, 0].set_ylabel(f"attenuation, {words.label}" if words.factory
+                              else "attenuation, log10(first / last)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         handles += [Line2D([], [], color="#555", linestyle="-"), Line2D([], [], color="#555", linestyle="--")]
         labels += ["at initialisation", "after training"]
@@ -75,13 +87,20 @@ def draw_depth(curves: Sequence[DepthCurve]) -> MplFigure:
     return fig
 
 
-def depth_figure(curves: Sequence[DepthCurve]) -> Figure:
-    depths = sorted({d for c in curves for d in c.depths})
-    caption = (f"Attenuation against the number of hidden layers ({fmt.listing([str(d) for d in depths])}; "
-               "log2 axis), one panel per activation, one colour per initializer; solid at "
-               "initialisation, dashed after training (error bars: std over seeds). A line sloping "
-               "down means every extra layer divides the first layer's gradient further. × at the "
-               "bottom: no gradient reached the hidden layers at all (dead units).")
+def depth_figure(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> Figure:
+    depths = fmt.listing([str(d) for d in sorted({d for c in curves for d in c.depths})])
+    if words.factory:
+        against = f"depth as the factory defines it ({depths}; log2 axis)"
+        slope = "every step in depth divides the first weight matrix's gradient further"
+        cross = ("no attenuation to tell: neither matrix got any gradient (0/0), or a network had fewer "
+                 "than three weight matrices")
+    else:
+        against = f"the number of hidden layers ({depths}; log2 axis)"
+        slope = "every extra layer divides the first layer's gradient further"
+        cross = "no gradient reached the hidden layers at all (dead units)"
+    caption = (f"Attenuation ({words.ratio}) against {against}, one panel per activation, one colour "
+               "per initializer; solid at initialisation, dashed after training (error bars: std over "
+               f"seeds). A line sloping down means {slope}. × at the bottom: {cross}.")
     acts = ", ".join(ordered(c.activation for c in curves))
     alt = f"Line charts of gradient attenuation against depth for {acts}, one line per initializer."
-    return finish(draw_depth(curves), caption, alt)
+    return finish(draw_depth(curves, words), caption, alt)

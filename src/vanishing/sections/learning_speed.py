@@ -14,11 +14,12 @@ from matplotlib.figure import Figure as MplFigure
 
 from vanishing import fmt
 from vanishing.aggregate import Comparison, Stat, comparison
-from vanishing.plotting import STYLE, Figure, band, finish, layer_colours, layer_label, stack
+from vanishing.plotting import STYLE, Figure, band, finish, layer_colours, stack
 from vanishing.reader import CellStats, Run
 from vanishing.roles import TUTORIAL_INITIALIZER, ordered, short, training_label
 from vanishing.sections.base import Part
 from vanishing.sections.optimizers import OptimizerStudy, optimizer_study
+from vanishing.sections.words import MLP, LayerWords, words_for
 from vanishing.stats import attenuation
 
 EMPTY = "No networks in this run to measure the update ratio on."
@@ -38,8 +39,9 @@ def build(run: Run) -> LearningSpeedPart | None:
     cmp = learning_speed_comparison(run.primary_cells())
     if cmp is None:
         return None
-    speed = Part(figures=(speed_figure(cmp),), sentences=speed_sentences(cmp),
-                 note=(f"Networks: {cmp.activation}, {cmp.depth} hidden layers (the deepest run), "
+    words = words_for(c for cells in cmp.cells for c in cells)
+    speed = Part(figures=(speed_figure(cmp, words),), sentences=speed_sentences(cmp, words),
+                 note=(f"Networks: {cmp.activation}, {words.depth(cmp.depth)} (the deepest run), "
                        f"{', '.join(i for i, _ in cmp.initializers)}."))
     return LearningSpeedPart(speed, steps_part(optimizer_study(run)))
 
@@ -55,37 +57,38 @@ def learning_speed_comparison(cells: Sequence[CellStats]) -> Comparison | None:
 
 
 def median_gap(cells: Sequence[CellStats], attr: str) -> Stat:
-    """log10(first hidden / last hidden) of a per-layer series, median over epochs 1..E, over cells."""
+    """log10(first hidden / last hidden) of a per-layer series, median over epochs 1..E, over cells
+    (a factory's network: the first weight matrix over the next-to-last, as for attenuation)."""
     gaps = []
     for c in cells:
         series = getattr(c, attr)
         if series is None or c.epochs < 1:
             continue
         with np.errstate(all="ignore"):
-            values = attenuation(series[1:, 0], series[1:, c.depth - 1])
+            values = attenuation(series[1:, 0], series[1:, c.layers - 2])
         values = values[np.isfinite(values)]
         if values.size:
             gaps.append(float(np.median(values)))
     return Stat.of(gaps)
 
 
-def speed_sentences(cmp: Comparison) -> tuple[str, ...]:
+def speed_sentences(cmp: Comparison, words: LayerWords = MLP) -> tuple[str, ...]:
     out = []
     for (init, _), cells in zip(cmp.initializers, cmp.cells):
         gap = median_gap(cells, "update_ratio")
         if gap.n:
-            out.append(f"{cmp.activation} with {init}: per epoch the first hidden layer moved "
-                       f"{fmt.times(gap.mean, 'less', 'more', 'as far')} the last hidden layer, "
+            out.append(f"{cmp.activation} with {init}: per epoch {words.first} moved "
+                       f"{fmt.times(gap.mean, 'less', 'more', 'as far')} {words.last}, "
                        "relative to its weights (median over epochs, mean over "
                        f"{fmt.plural(gap.n, 'seed')}).")
     return tuple(out)
 
 
-def draw_speed(cmp: Comparison) -> MplFigure:
+def draw_speed(cmp: Comparison, words: LayerWords = MLP) -> MplFigure:
     """Update ratio per layer over epochs, one panel per initializer, log scale."""
-    n_layers = cmp.depth + 1
-    colours = layer_colours(n_layers)
     panels = [(init, role, cells) for (init, role), cells in zip(cmp.initializers, cmp.cells) if cells]
+    n_layers = min(c.layers for _, _, cells in panels for c in cells)  # the MLP's depth + 1
+    colours = layer_colours(n_layers)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False,
                                  figsize=(3.9 * len(panels) + 1.2, 3.3))
@@ -93,7 +96,7 @@ def draw_speed(cmp: Comparison) -> MplFigure:
             data = stack(cells, "update_ratio")
             x = np.arange(data.shape[1])
             for layer in range(n_layers):
-                band(ax, x[1:], data[:, 1:, layer], colours[layer], layer_label(layer + 1, n_layers),
+                band(ax, x[1:], data[:, 1:, layer], colours[layer], words.layer(layer + 1, n_layers),
                      log=True)
             ax.set_yscale("log")
             ax.set_xlabel("epoch")
@@ -104,22 +107,30 @@ def draw_speed(cmp: Comparison) -> MplFigure:
             keep = sorted({0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers - 2, n_layers - 1})
             handles, labels = [handles[i] for i in keep], [labels[i] for i in keep]
         axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        fig.suptitle(f"{cmp.activation}, {cmp.depth} hidden layers of {cmp.cells[0][0].width}",
+        fig.suptitle(f"{cmp.activation}, {words.depth_of_width(cmp.depth, panels[0][2][0].width)}",
                      x=0.01, ha="left", fontsize=10, fontweight="bold")
         fig.tight_layout()
     return fig
 
 
-def speed_figure(cmp: Comparison) -> Figure:
-    caption = (f"How far each layer of the {cmp.activation} networks with {cmp.depth} hidden "
-               "layers moves per epoch: the norm of the epoch's change of its kernel over the "
-               "kernel's norm (log scale; lines: geometric mean over seeds, bands: range). One "
-               "colour per layer, input side blue. Where the blue lines sit decades under the "
-               "orange ones, the first layers are hardly learning; a line that breaks off is a layer "
-               "that did not move at all that epoch.")
+def speed_figure(cmp: Comparison, words: LayerWords = MLP) -> Figure:
+    if words.factory:
+        caption = (f"How far each weight matrix of the {cmp.activation} networks of depth {cmp.depth} "
+                   "moves per epoch: the norm of its change in the epoch over its norm (log scale; "
+                   "lines: geometric mean over seeds, bands: range). One colour per matrix, the first "
+                   "blue. Where the blue lines sit decades under the orange ones, the first matrices "
+                   "are hardly learning; a line that breaks off is a matrix that did not move at all "
+                   "that epoch.")
+    else:
+        caption = (f"How far each layer of the {cmp.activation} networks with {cmp.depth} hidden "
+                   "layers moves per epoch: the norm of the epoch's change of its kernel over the "
+                   "kernel's norm (log scale; lines: geometric mean over seeds, bands: range). One "
+                   "colour per layer, input side blue. Where the blue lines sit decades under the "
+                   "orange ones, the first layers are hardly learning; a line that breaks off is a layer "
+                   "that did not move at all that epoch.")
     alt = (f"Line charts, log scale: update ratio per layer over epochs for {cmp.activation} with "
-           f"{cmp.depth} hidden layers, one panel per initializer.")
-    return finish(draw_speed(cmp), caption, alt)
+           f"{words.depth(cmp.depth)}, one panel per initializer.")
+    return finish(draw_speed(cmp, words), caption, alt)
 
 
 # --- gradient gap against step gap, per optimizer -------------------------------------------------
@@ -143,28 +154,32 @@ def steps_part(study: OptimizerStudy | None) -> Part | None:
         return None
     act, init = contrast_focus(study)
     cells = [c for c in study.cells if c.activation == act and c.initializer == init]
+    words = words_for(cells)
     told = []
     for t in study.trainings:
         mine = [c for c in cells if c.training == t and not c.diverged]
         grad, step = median_gap(mine, "grad_abs_mean"), median_gap(mine, "update_ratio")
         if grad.n and step.n:
-            told.append(f"with {training_label(*t)} the first hidden layer got "
+            told.append(f"with {training_label(*t)} {words.first} got "
                         f"{fmt.times(grad.mean, 'less gradient', 'more gradient', 'as much gradient')} "
-                        "the last hidden layer and moved "
+                        f"{words.last} and moved "
                         f"{fmt.times(step.mean, 'less', 'more', 'as far')} it "
                         "per epoch, relative to its weights")
     sentence = (f"{act} with {init} (median over epochs, mean over seeds): " + "; ".join(told) + "."
                 if told else "")
-    return Part(figures=(steps_figure(study, act, init),), sentences=(sentence,) if sentence else ())
+    return Part(figures=(steps_figure(study, act, init, words),), sentences=(sentence,) if sentence else ())
 
 
-def draw_steps(study: OptimizerStudy, activation: str, initializer: str) -> MplFigure:
-    """Per optimizer: first vs last hidden layer's mean |gradient| (top) and update ratio (bottom)."""
+def draw_steps(study: OptimizerStudy, activation: str, initializer: str,
+               words: LayerWords = MLP) -> MplFigure:
+    """Per optimizer: first vs last hidden layer's mean |gradient| (top) and update ratio (bottom)
+    (a factory's network: its first and next-to-last weight matrix)."""
     cells = [c for c in study.cells if c.activation == activation and c.initializer == initializer]
-    depth = study.depth
-    colours = layer_colours(depth + 1)
-    shown = ((0, colours[0], "layer 1 (first hidden)"),
-             (depth - 1, colours[depth - 1], f"layer {depth} (last hidden)"))
+    n = min(c.layers for c in cells)  # the MLP's depth + 1
+    colours = layer_colours(n)
+    shown = ((0, colours[0], words.layer(1, n) + (" (first)" if words.factory else " (first hidden)")),
+             (n - 2, colours[n - 2], words.layer(n - 1, n) + (" (next-to-last)" if words.factory
+                                                              else " (last hidden)")))
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(2, len(study.trainings), sharex=True, sharey="row", squeeze=False,
                                  figsize=(2.9 * len(study.trainings) + 1.0, 4.6))
@@ -192,14 +207,14 @@ def draw_steps(study: OptimizerStudy, activation: str, initializer: str) -> MplF
     return fig
 
 
-def steps_figure(study: OptimizerStudy, activation: str, initializer: str) -> Figure:
-    caption = (f"{activation} with {initializer}, {study.depth} hidden layers: the first hidden layer "
-               "(blue) against the last hidden layer, for each optimizer. Top: the gradient each "
-               "layer gets; bottom: how far its weights move per epoch, relative to their size "
+def steps_figure(study: OptimizerStudy, activation: str, initializer: str, words: LayerWords = MLP) -> Figure:
+    caption = (f"{activation} with {initializer}, {words.depth(study.depth)}: {words.first} "
+               f"(blue) against {words.last}, for each optimizer. Top: the gradient each "
+               "of the two gets; bottom: how far its weights move per epoch, relative to their size "
                "(log scales; lines: geometric mean over seeds). With plain SGD a small gradient "
-               "makes a small step, so the gap between the two layers should be the same in both "
+               "makes a small step, so the gap between the two should be the same in both "
                "rows; RMSprop and Adam divide each step by the gradient's running RMS, which can "
                "close the gap in the bottom row while the top one stays open.")
     alt = (f"Two rows of line charts, one column per optimizer: mean absolute gradient and update "
-           f"ratio of the first and last hidden layer of {activation} networks over epochs.")
-    return finish(draw_steps(study, activation, initializer), caption, alt)
+           f"ratio of {words.pair} of {activation} networks over epochs.")
+    return finish(draw_steps(study, activation, initializer, words), caption, alt)

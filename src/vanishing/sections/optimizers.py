@@ -15,6 +15,7 @@ from vanishing.plotting import finish
 from vanishing.reader import CellStats, Run
 from vanishing.roles import LEARNED_ACCURACY, TUTORIAL_DEPTH, ordered, training_label, training_order
 from vanishing.sections.base import Part
+from vanishing.sections.words import words_for
 
 EMPTY = ("This run trained every network with one optimizer. The optimizers and full presets add "
          "an optimizer axis (sgd, momentum, rmsprop, adam).")
@@ -58,16 +59,18 @@ def build(run: Run) -> Part | None:
         return None
     labels = [g.name for g in study.grids]
     data = run.dataset(study.dataset_id)
-    caption = (f"Each optimizer side by side ({study.depth} hidden layers, "
-               f"{data.name if data else study.dataset_id}; mean over seeds). Top: final accuracy "
+    words = words_for(study.cells)
+    caption = (f"Each optimizer side by side ({words.depth(study.depth)}, "
+               f"{data.title if data else study.dataset_id}; mean over seeds). Top: final accuracy "
                "(yellow learned, purple chance). Bottom: attenuation after training, log10 of the "
-               "first over the last hidden layer's mean |gradient| (red vanishing, blue exploding). "
+               f"first over {words.last}'s mean |gradient| (red vanishing, blue exploding). "
                "At initialisation every optimizer starts from the same weights, so only training "
                "can make them differ. * marks pairs where some seeds diverged: they are left out of "
                "the mean; “n/m div.” where all did.")
     alt = (f"Heatmaps, one column per optimizer ({', '.join(labels)}): final accuracy and "
            "attenuation after training for each activation × initializer.")
-    figure = finish(draw_panels(study.grids, ("accuracy", "attenuation_end"), labels), caption, alt)
+    figure = finish(draw_panels(study.grids, ("accuracy", "attenuation_end"), labels, words.label),
+                    caption, alt)
     diverged = [c for c in study.cells if c.diverged]
     note = ""
     if diverged:

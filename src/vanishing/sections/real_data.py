@@ -13,6 +13,7 @@ from vanishing.plotting import Figure, finish
 from vanishing.reader import CellStats, Dataset, Run
 from vanishing.roles import ordered, training_label
 from vanishing.sections.depth import depth_figure
+from vanishing.sections.words import words_for
 
 EMPTY = ("This run trained only on two-feature data. The realdata and full presets add "
          "breast_cancer and digits.")
@@ -37,8 +38,9 @@ def build(run: Run) -> RealDataPart | None:
     if not blocks:
         return None
     depths = sorted({d for b in blocks for d in b.depths})
+    words = words_for(run.cells)
     return RealDataPart(f"This run: {fmt.listing([b.name for b in blocks])}, with "
-                        f"{fmt.listing([str(d) for d in depths])} hidden layers.", blocks)
+                        f"{words.depths(depths)}.", blocks)
 
 
 def _has_two_features(dataset: Dataset | None, cells: list[CellStats]) -> bool:
@@ -66,27 +68,30 @@ def real_datasets(run: Run) -> list[tuple[Dataset, list[CellStats]]]:
 
 def dataset_block(run: Run, dataset: Dataset, cells: list[CellStats]) -> DatasetBlock:
     summaries = summarize(cells)
+    words = words_for(cells)
     depths = tuple(sorted({c.depth for c in cells}))
     grids = tuple(grid_of(f"depth {d}", d, summaries) for d in depths)
     majority = ""
     if dataset.positive_fraction is not None:
         majority = (" Always answering the larger class scores "
                     f"{fmt.fixed(max(dataset.positive_fraction, 1 - dataset.positive_fraction), 2)}.")
-    caption = (f"{dataset.name}: each activation × initializer at each depth run (columns: "
-               f"{fmt.listing([str(d) for d in depths])} hidden layers), mean over seeds. Rows: final "
-               "accuracy, attenuation before training and after it (log10 of the first over the last "
-               "hidden layer's mean |gradient|; red vanishing, blue exploding)." + majority)
-    alt = (f"Heatmaps for {dataset.name}: final accuracy and gradient attenuation per activation and "
+    caption = (f"{dataset.title}: each activation × initializer at each depth run (columns: "
+               f"{words.depths(depths)}), mean over seeds. Rows: final "
+               "accuracy, attenuation before training and after it (log10 of the first over "
+               f"{words.last}'s mean |gradient|; red vanishing, blue exploding)." + majority)
+    alt = (f"Heatmaps for {dataset.title}: final accuracy and gradient attenuation per activation and "
            "initializer, one column per depth.")
     figures = [finish(draw_panels(grids, ("accuracy", "attenuation_init", "attenuation_end"),
-                                  [f"{d} hidden layers" for d in depths]), caption, alt)]
+                                  [words.depth(d) for d in depths], words.label), caption, alt)]
     curves = depth_curves(summaries)
     if curves:
-        figures.append(depth_figure(curves))
+        figures.append(depth_figure(curves, words))
     facts = ", ".join(x for x in (
         f"{dataset.n_samples} samples" if dataset.n_samples else "",
         f"{dataset.n_features} features" if dataset.n_features else "",
+        f"{dataset.n_classes} classes" if dataset.n_classes and dataset.n_classes > 2 else "",
+        f"each sample {'×'.join(map(str, dataset.shape))}" if len(dataset.shape) > 1 else "",
         f"{fmt.percent(dataset.positive_fraction)} positive" if dataset.positive_fraction is not None else "",
         f"trained with {training_label(*cells[0].training)}",
         fmt.plural(len(cells), "network")) if x)
-    return DatasetBlock(dataset.name, facts, depths, tuple(figures))
+    return DatasetBlock(dataset.title, facts, depths, tuple(figures))
