@@ -110,7 +110,7 @@ def test_deep_tanh_mlp(tmp_path):
 def test_residual_factory(tmp_path):
     results, page = run_example("residual_factory", tmp_path / "residual")
     sections = set(open_offline(page))
-    assert {"summary", "depth", "matrix", "gradient-flow", "reproduce"} <= sections
+    assert {"summary", "depth", "matrix", "networks", "reproduce"} <= sections
     assert not {"theory", "boundaries"} & sections  # they need the built-in MLP
     manifest = json.loads((results / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["datasets"][0]["classes"] == ["class_0", "class_1", "class_2"]
