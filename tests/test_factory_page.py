@@ -47,8 +47,21 @@ def run(factory_dir):
 
 
 @pytest.fixture(scope="module")
-def page(factory_dir, tmp_path_factory):
-    return html.render_report(factory_dir, tmp_path_factory.mktemp("factory-page"))
+def built(run):
+    """The page's model, built once: drawing every network's figures is the expensive part."""
+    return html.build_page(run)
+
+
+@pytest.fixture(scope="module")
+def page(built, tmp_path_factory):
+    path = tmp_path_factory.mktemp("factory-page") / "index.html"
+    path.write_text(html.render_html(built), encoding="utf-8")
+    return path
+
+
+def _only(*ids: str) -> tuple:
+    """The page's sections with these ids, in the page's order: a page that draws only what a test reads."""
+    return tuple(s for s in SECTIONS if s.id in ids)
 
 
 def _expected_attenuation(act: str, init: str, d: int, seed: int = 0) -> float:
@@ -275,8 +288,8 @@ def test_the_matrix_table_reads_in_the_page(page):
 
 # --- network by network ---------------------------------------------------------------------------
 
-def test_each_combination_first_seed_gets_the_recorders_views_in_the_table_order(run):
-    part = networks.build(run.only(frozenset({reader.FACTORY})))
+def test_each_combination_first_seed_gets_the_recorders_views_in_the_table_order(run, built):
+    part = next(v.part for v in built.sections if v.id == "networks")
     rows = [(r.activation, r.initializer, t.depth) for t in matrix.build(run).tables for r in t.rows]
     assert [n.run.name for n in part.networks] == [f"factory-{a}-{i}-d{d}-s{min(SEEDS)}" for a, i, d in rows]
     n_networks = len(ACTS) * len(INITS) * len(DEPTHS) * len(SEEDS)
@@ -337,7 +350,7 @@ def test_a_missing_copy_of_the_factory_is_said_not_fatal(tmp_path):
     directory = fakes.factory_results(tmp_path / "results", source=None)
     f = reader.load_run(directory).provenance.factory
     assert f.source == "" and f.problem == f"its copy {f.file} is missing from the results directory"
-    text = html.render_report(directory, tmp_path / "page").read_text(encoding="utf-8")
+    text = html.render_html(html.build_page(reader.load_run(directory), _only("reproduce")))
     assert f"Its source is not shown: its copy {f.file} is missing from the results directory." in text
     assert reproduce.factory_part(f).sentence == (f"Every network was built by the model factory "
                                                   f"{fakes.FACTORY_REF}; its source file's sha256 began "
@@ -361,7 +374,8 @@ def test_a_changed_copy_is_shown_with_a_warning_and_a_copy_outside_is_not_read(t
 
 # --- a directory with a factory's matrix and a script's recorded run ---------------------------------
 
-def test_recorded_runs_and_factory_networks_keep_to_their_own_sections(tmp_path):
+def test_recorded_runs_and_factory_networks_keep_to_their_own_sections(tmp_path, monkeypatch):
+    monkeypatch.setattr(networks, "SHOWN_MAX", 2)  # the test reads which runs, not their figures
     directory = fakes.factory_results(tmp_path / "results")
     entry = fakes.recorded_entry("mine", 4, 3, {"activation": "tanh", "initializer": "glorot_uniform"})
     write_cell(directory, entry, fakes.recorded_arrays(4, 3, [1e-3, 1e-2, 1e-1, 1.0]))
@@ -370,7 +384,7 @@ def test_recorded_runs_and_factory_networks_keep_to_their_own_sections(tmp_path)
     (directory / "manifest.json").write_text(json.dumps(manifest))
     run = reader.load_run(directory)
     assert run.kinds == {reader.FACTORY, "keras"}
-    page = html.build_page(run)
+    page = html.build_page(run, _only("your-model", "networks", "matrix", "reproduce"))
     by_id = {v.id: v.part for v in page.sections}
     assert [r.name for r in by_id["your-model"].runs] == ["mine"]  # not the factory's networks
     assert "mine" not in [n.run.name for n in by_id["networks"].networks]
