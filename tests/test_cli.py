@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from exits import fails as _fails
 
 from vanishing import cli
 
@@ -15,15 +16,6 @@ from vanishing import cli
 @pytest.fixture
 def results(small_results, tmp_path) -> Path:
     return Path(shutil.copytree(small_results, tmp_path / "results"))
-
-
-def _fails(argv: list[str], capsys, *words: str) -> str:
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("vanishing: error: ")
-    for word in words:
-        assert word in err, (word, err)
-    return err
 
 
 def test_render_writes_the_page(results, tmp_path, capsys):

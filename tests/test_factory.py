@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from exits import fails as _fails
 
 from vanishing import cli, config, engine, results, runner
 
@@ -60,15 +61,6 @@ depths = {depths}
 seeds = [0]
 ''', encoding="utf-8")
     return path
-
-
-def _fails(argv: list[str], capsys, *words: str) -> str:
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("vanishing: error: ")
-    for word in words:
-        assert word in err, (word, err)
-    return err
 
 
 @pytest.fixture
