@@ -1,4 +1,4 @@
-"""Command-line front (DESIGN.md section 2): train, render, report, presets.
+"""Command-line front (DESIGN.md section 2): train, render, report, merge, presets.
 
 Exit codes: 0 success, 2 bad input (one message on stderr naming the file, key,
 value and what is allowed), 1 any other failure.
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     # Only to refuse it with a message that says what to do instead (see _report).
     s.add_argument("--shard", help=argparse.SUPPRESS)
 
+    s = sub.add_parser("merge", help="gather the cells of several results directories (shards) into one")
+    s.add_argument("out", type=Path, metavar="OUT", help="the merged results directory (new, or one "
+                   "whose cells agree with the DIRs')")
+    s.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="results directories to gather")
+
     sub.add_parser("presets", help="list the shipped experiments")
     return p
 
@@ -91,6 +96,18 @@ def _report(args: argparse.Namespace, argv: list[str]) -> None:
     _render(args)
 
 
+def _merge(args: argparse.Namespace, argv: list[str]) -> None:
+    from vanishing import fmt, merge
+
+    done = merge.merge(args.out, args.dirs, command=shlex.join(["vanishing", *argv]))
+    missing = (f"; {done.config_cells - done.cells} of the config's {done.config_cells} cells are in none "
+               "of them" if done.cells < done.config_cells else "")
+    recorded = f" and {fmt.plural(done.recorded, 'recorded run')}" if done.recorded else ""
+    print(f"{args.out}: {fmt.plural(done.cells, 'cell')}{recorded} from "
+          f"{fmt.plural(len(args.dirs), 'directory', 'directories')} ({done.copied} copied){missing}",
+          file=sys.stderr)
+
+
 def _render(args: argparse.Namespace) -> None:
     from vanishing import html
 
@@ -114,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             _train(args, argv)
         elif args.command == "render":
             _render(args)
+        elif args.command == "merge":
+            _merge(args, argv)
         else:  # report
             _report(args, argv)
     except (config.ConfigError, results.ResultsError) as e:
