@@ -44,9 +44,9 @@ STUDY_KEYS = ("config", "matrices", "primary", "factory")
 # Top-level keys of an input's manifest that describe that one run, not the merge.
 PER_RUN_KEYS = frozenset({"format", "format_version", "created", "command", "shard", "train_seconds",
                           "cells_trained", "cells_reused", "merged_from", "datasets", "cells"})
+SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # cell ids, dataset ids, recorded runs' names
 # A cell's (activation, initializer, depth, seed, optimizer, learning_rate, dataset_id): one
 # cell of a config; the matrices in the manifest give their order.
-SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # cell ids, dataset ids, recorded runs' names
 ORDER_KEYS = ("activation", "initializer", "depth", "seed", "optimizer", "learning_rate", "dataset_id")
 
 
@@ -135,7 +135,9 @@ def read_sources(out: Path, dirs: Sequence[Path]) -> list[Source]:
         found.setdefault(d.resolve(), d)
     sources = []
     for d in found.values():
-        manifest = results.read_manifest(d)  # names a missing or unreadable directory or manifest
+        if not d.is_dir():  # read_manifest's own message would suggest --results, which merge has not
+            raise ResultsError(f"{d}: no such results directory (each DIR is one `vanishing train` wrote)")
+        manifest = results.read_manifest(d)  # names a missing or unreadable manifest
         for key, field in (("cells", "cell_id"), ("datasets", "dataset_id")):
             for entry in manifest.get(key) or []:
                 name = entry.get(field) if isinstance(entry, dict) else None
