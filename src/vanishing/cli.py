@@ -1,4 +1,4 @@
-"""Command-line front (DESIGN.md section 2): train, render, report, presets.
+"""Command-line front (DESIGN.md section 2): train, render, report, merge, presets.
 
 Exit codes: 0 success, 2 bad input (one message on stderr naming the file, key,
 value and what is allowed), 1 any other failure.
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train the cells not already in the results directory")
     experiment_args(s)
+    s.add_argument("--shard", metavar="K/N", help="train only the K-th of N parts of the matrix "
+                   "(1/N .. N/N), in its own results directory; `vanishing merge` gathers them")
 
     s = sub.add_parser("render", help="render the results directory as one HTML page")
     s.add_argument("--results", type=Path, default=Path("build/results"), metavar="DIR")
@@ -45,12 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     experiment_args(s)
     s.add_argument("--out", type=Path, default=Path("report"), metavar="DIR")
     s.add_argument("--templates", type=Path, metavar="DIR", help="render with your own templates")
+    # Only to refuse it with a message that says what to do instead (see _report).
+    s.add_argument("--shard", help=argparse.SUPPRESS)
+
+    s = sub.add_parser("merge", help="gather the cells of several results directories (shards) into one")
+    s.add_argument("out", type=Path, metavar="OUT", help="the merged results directory (new, or one "
+                   "whose cells agree with the DIRs')")
+    s.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="results directories to gather")
 
     sub.add_parser("presets", help="list the shipped experiments")
     return p
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> None:
+    from vanishing import shards
+
+    shard = None if args.shard is None else shards.parse(args.shard)
     source, text = config.read_source(args.preset, args.config)
     experiment = config.load_text(source, text, args.sets)
     if args.jobs < 1:
@@ -65,11 +77,35 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         preset=None if args.config else (args.preset or "default"),
         config_toml=text,
         overrides=tuple(args.sets),
+        shard=shard,
     )
     diverged = sum(c["status"] == "diverged" for c in manifest["cells"])
     print(f"{args.results}: {len(manifest['cells'])} cells ({manifest['cells_trained']} trained, "
           f"{manifest['cells_reused']} reused, {diverged} diverged) in "
-          f"{manifest['train_seconds']:.1f} s", file=sys.stderr)
+          f"{manifest['train_seconds']:.1f} s" + ("" if shard is None else f"; shard {shard} of "
+                                                 f"{len(experiment.cells())} cells"), file=sys.stderr)
+
+
+def _report(args: argparse.Namespace, argv: list[str]) -> None:
+    if args.shard is not None:
+        raise config.ConfigError(
+            f"--shard: value {args.shard!r} is not allowed with `vanishing report`, which renders one whole "
+            "results directory; run `vanishing train --shard K/N --results DIR` for each shard, "
+            "`vanishing merge OUT DIR...`, then `vanishing render --results OUT`")
+    _train(args, argv)
+    _render(args)
+
+
+def _merge(args: argparse.Namespace, argv: list[str]) -> None:
+    from vanishing import fmt, merge
+
+    done = merge.merge(args.out, args.dirs, command=shlex.join(["vanishing", *argv]))
+    missing = (f"; {done.config_cells - done.cells} of the config's {done.config_cells} cells are in none "
+               "of them" if done.cells < done.config_cells else "")
+    recorded = f" and {fmt.plural(done.recorded, 'recorded run')}" if done.recorded else ""
+    print(f"{args.out}: {fmt.plural(done.cells, 'cell')}{recorded} from "
+          f"{fmt.plural(len(args.dirs), 'directory', 'directories')} ({done.copied} copied){missing}",
+          file=sys.stderr)
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -95,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             _train(args, argv)
         elif args.command == "render":
             _render(args)
+        elif args.command == "merge":
+            _merge(args, argv)
         else:  # report
-            _train(args, argv)
-            _render(args)
+            _report(args, argv)
     except (config.ConfigError, results.ResultsError) as e:
         print(f"vanishing: error: {e}", file=sys.stderr)
         return 2

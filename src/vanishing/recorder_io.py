@@ -171,6 +171,9 @@ def metric_lines(entry: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
     head = ",".join(_field(entry[k]) for k in
                     ("cell_id", "activation", "initializer", "depth", "width", "seed"))
     tail = ",".join(_field(x) for x in (entry["optimizer"], entry["learning_rate"], entry.get("dataset_id")))
+    # Each array read once: from a cell file (an NpzFile) every arrays[name] reads it from the zip again.
+    arrays = {name: np.asarray(arrays[name]) for name in
+              ("loss", "accuracy", *_LAYER_COLUMNS, *_ACT_COLUMNS, "update_ratio")}
     lines = []
     for epoch in range(arrays["loss"].shape[0]):
         for layer, info in enumerate(entry["layers"]):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, datafile, recorder_io, results, theory, zoo
+from vanishing import __version__, datafile, recorder_io, results, shards, theory, zoo
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
@@ -40,8 +40,11 @@ class Plan:
         return sum(c.train.epochs * (c.depth + 1) / 5 for g in self.groups for c in g)
 
 
-def plan(experiment: Experiment, results_dir: Path, force: bool = False) -> Plan:
+def plan(experiment: Experiment, results_dir: Path, force: bool = False,
+         shard: shards.Shard | None = None) -> Plan:
     cells = experiment.cells()
+    if shard is not None:  # split from the whole config, before looking at the disk
+        cells = shards.select(cells, shard)
     done = set()
     if not force:
         for c in cells:
@@ -319,10 +322,12 @@ def train(
     overrides: tuple[str, ...] = (),
     progress: bool | None = None,
     on_group: Callable[[int, int], None] | None = None,
+    shard: shards.Shard | None = None,
 ) -> dict[str, Any]:
-    """Train what is missing and write the whole results directory; returns the manifest."""
+    """Train what is missing and write the whole results directory (of one shard's cells, with
+    ``shard``); returns the manifest."""
     results_dir = Path(results_dir)
-    p = plan(experiment, results_dir, force)
+    p = plan(experiment, results_dir, force, shard)
     datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
     check_first_cell(experiment, p, datasets)
     for spec, data in datasets.items():
@@ -365,6 +370,7 @@ def train(
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
         "cells_reused": len(p.done),
+        **({} if shard is None else {"shard": {"index": shard.index, "count": shard.count}}),
         "cells": infos,
     }
     # Runs the Keras recorder wrote into this directory stay, with their rows (under the lock
