@@ -239,7 +239,8 @@ def test_values_that_crashed_or_slipped_through_exit_2(tmp_path, capsys, sets, w
 
 @pytest.mark.parametrize(("text", "words"), [
     (f"[train]\nepochs = {LONGER}\n", ["exp.toml", "'train.epochs'", "line 2", "5002 digits"]),
-    (f"[matrix.a]\nseeds = [0, {LONGER}]\n", ["exp.toml", "'matrix.a.seeds'", "5002 digits"]),
+    (f"[matrix.a]\nseeds = [0, {LONGER}]\n", ["exp.toml", "'matrix.a.seeds[1]'", "5002 digits"]),
+    (f'[matrix."x y"]\ndata = {{ n_samples = {LONGER} }}\n', ["'matrix.x y.data.n_samples'", "line 2"]),
     (f"[train]\nlearning_rate = {HUGE}\n", ["exp.toml", "'train.learning_rate'", "finite"]),
     ("title = " + "[" * 600 + "]" * 600 + "\n", ["exp.toml", "nested too deeply"]),
 ])

@@ -102,7 +102,8 @@ class Validator:
     def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
         where = self.source
         for k, item in self.origin.items():
-            if key == k or key.startswith((k + ".", k + "[")):
+            # the key itself, a key below it, or a table a --set made a key in (--set x.y=1: 'x')
+            if key == k or key.startswith((k + ".", k + "[")) or k.startswith(key + "."):
                 where = f"{self.source}, overridden by {printable(item)}"
         return ConfigError(f"{where}: key {key!r} has value {shown(value)}; {allowed}")
 

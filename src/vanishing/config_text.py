@@ -66,24 +66,65 @@ def parse_toml(source: str, text: str) -> dict[str, Any]:
                           "deeply); a config nests them at most three deep") from None
 
 
-_HEADER = re.compile(r"^\s*\[+\s*([^\[\]]+?)\s*\]+")
-_ASSIGN = re.compile(r"^\s*([^=\s][^=]*?)\s*=")
+_SENTINEL = 777_777_777_777_777_777  # stands in for the long integer: no config holds it
+
+
+def _header(line: str) -> list[str] | None:
+    """The table a ``[table]`` or ``[[table]]`` line opens, read by tomllib itself; None otherwise."""
+    if not line.lstrip().startswith("["):
+        return None
+    try:
+        node: Any = tomllib.loads(line)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return None  # a line inside a multi-line array
+    parts = []
+    while isinstance(node, (dict, list)) and len(node) == 1:
+        if isinstance(node, dict):
+            (part, node), = node.items()
+            parts.append(part)
+        else:
+            node = node[0]
+    return parts
+
+
+def _parsed(line: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(line)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return None
+
+
+def _where(node: Any, key: str) -> str | None:
+    """The key of _SENTINEL in a parsed line, spelt as the validator spells keys: a.b[1].c."""
+    if isinstance(node, int) and not isinstance(node, bool) and node == _SENTINEL:
+        return key
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        found = _where(v, f"{key}[{k}]" if isinstance(node, list) else f"{key}.{k}" if key else str(k))
+        if found is not None:
+            return found
+    return None
 
 
 def _long_integer(text: str) -> str:
     """Where the integer too long to parse is, as "key 'train.epochs' (line 7) has ..."."""
     limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
-    table = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = header.group(1).replace(" ", "").replace('"', "")
-        run = max((len(r.replace("_", "")) for r in re.findall(r"\d[\d_]*", line)), default=0)
-        if run > limit:
-            assign = _ASSIGN.match(line)
-            key = ".".join(filter(None, [table, assign.group(1) if assign else ""]))
-            return (f"key {key!r} (line {number}) has an integer of {run} digits; expected an "
-                    f"integer below {INT_LIMIT} (2**63)")
+    table: list[str] = []
+    # TOML ends lines at \n only: splitlines() would also break at \x85 or \u2028 inside a string
+    for number, line in enumerate(text.split("\n"), start=1):
+        header = _header(line)
+        if header is not None:
+            table = header
+        runs = [r for r in re.findall(r"\d[\d_]*", line) if len(r.replace("_", "")) > limit]
+        if runs:
+            # The line with every such number replaced, parsed: the key down to the list item; a
+            # line inside a multi-line array names the key it is assigned to, or its table.
+            replaced = re.sub("|".join(map(re.escape, runs)), str(_SENTINEL), line)
+            assigned = _parsed(line.partition("=")[0] + f"= {_SENTINEL}") if "=" in line else None
+            found = _where(_parsed(replaced) or assigned, "")
+            key = ".".join([*table, *([] if found is None else [found])])
+            return (f"key {shown(key)} (line {number}) has an integer of {len(runs[0].replace('_', ''))} "
+                    f"digits; expected an integer below {INT_LIMIT} (2**63)")
     return f"an integer has more than {limit} digits; expected integers below {INT_LIMIT} (2**63)"
 
 

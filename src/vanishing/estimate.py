@@ -290,11 +290,17 @@ def check_size(experiment: Experiment, available: int | None) -> None:
     cells, rows = matrix_sizes(experiment)
     need = PROCESS_BYTES + CELL_BYTES * cells + LINE_BYTES * rows
     if available is not None and need > available:
-        names = ", ".join(f"matrix.{m.name}.seeds" for m in experiment.matrices)
         raise ConfigError(f"{experiment.source}: this run would not fit in memory: its {cells:,} cells "
                           f"and their {rows:,} metrics.csv rows alone need about {size(need)} (a rough "
                           f"estimate), and this machine has {size(available)} available; lower "
-                          f"train.epochs, the depths, or the number of cells ({names}, ...)")
+                          f"{_bookkeeping_keys(experiment)}")
+
+
+def _bookkeeping_keys(experiment: Experiment) -> str:
+    """What sets the number of cells and of metrics.csv rows: epochs, depths, the matrices' axes."""
+    axes = ("depths", "seeds", "initializers", "activations")
+    keys = [f"matrix.{m.name}.{axis}" for axis in axes for m in experiment.matrices]
+    return ", ".join(["train.epochs", *keys])
 
 
 def make(plan, jobs: int, available: int | None) -> Estimate:
@@ -350,7 +356,7 @@ def refusal(est: Estimate, experiment: Experiment) -> str:
     bookkeeping = est.main_bytes - PROCESS_BYTES
     if group is None or bookkeeping > group.bytes:
         return (f"{head}; mostly the metrics.csv rows of its {est.cells:,} cells ({size(bookkeeping)}), "
-                "held until metrics.csv is written: lower train.epochs, the depths, or the number of cells")
+                f"held until metrics.csv is written: lower {_bookkeeping_keys(experiment)}")
     parts = sorted(group.parts, key=lambda p: -p[1])
     big = [p for p in parts if p[1] >= parts[0][1] / 4]
     mostly = " and ".join(f"{what} ({size(b)})" for what, b, _ in big)
