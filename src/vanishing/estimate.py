@@ -19,9 +19,10 @@ H hidden units per cell:
 - a process with TensorFlow loaded, per worker and for the main process.
 
 The constants were measured on this project's 2-core development machine (TensorFlow 2.21,
-Keras 3.15; peak RSS of one group trained in a fresh process, widths 5 to 2048, depths 4 to
-512, 1,000 to 300,000 samples): the formula lands within about 0.8x to 1.6x of those peaks.
-It is a rough estimate, and says so wherever it is printed.
+Keras 3.15; peak RSS of one group trained in a fresh process, 36 groups of widths 5 to 2048,
+depths 4 to 512, 1 to 30 cells, 569 to 300,000 samples, 2 to 2,000 epochs): the formula gives
+0.95x to 1.8x of those peaks (1.15x typically), erring high. It is a rough estimate, and says
+so wherever it is printed.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ PROCESS_BYTES = 700 * MB
 PROGRAM_BYTES, PROGRAM_LAYER_BYTES = 180 * MB, 8 * MB
 # Live float32 values per (cell, sample) of the whole-dataset pass: per hidden unit, and per
 # weight of a kernel small enough to multiply by broadcasting (XLA fuses most of those).
-EVAL_PER_UNIT, EVAL_PER_SMALL_WEIGHT = 4, 0.5
+# (fitted to 1,000 to 300,000 samples at width 5, and 1,000 to 5,000 at width 2048: 2.65 per unit)
+EVAL_PER_UNIT, EVAL_PER_SMALL_WEIGHT = 3, 0.5
 SMALL_KERNEL = 64  # stacked.SMALL_KERNEL (not imported: stacked.py imports TensorFlow's zoo)
 GRID_POINTS = 81 * 81  # engine.BOUNDARY_GRID squared
 ACTIVATION_SAMPLE = 256  # engine.ACTIVATION_SAMPLE
@@ -248,9 +250,11 @@ def group_cost(cells: Sequence[Cell], shape: Shape) -> GroupCost:
          ("depths",)),
         ("the dataset", 3 * F32 * n * (f + 1), ("samples",)),
     ]
-    if f == 2:  # decision regions over an 81 x 81 grid
+    if f == 2:  # decision regions over an 81 x 81 grid: eager, every layer's output kept, and
+        # one small kernel's broadcast product at a time
+        largest_small = max((k for k in (f * width, width * width, width) if k <= SMALL_KERNEL), default=0)
         parts.append(("the decision-region grid (81 x 81 points)",
-                      F32 * C * GRID_POINTS * (hidden + width + small), ("width", "depths", "cells")))
+                      F32 * C * GRID_POINTS * (hidden + width + largest_small), ("width", "depths", "cells")))
     per_sample = SAMPLE_SECONDS + SMALL_WEIGHT_SECONDS * small + WEIGHT_SECONDS * (kernel - small)
     seconds = (COMPILE_SECONDS + COMPILE_LAYER_SECONDS * (depth + 1)
                + epochs * (EPOCH_SECONDS + STEP_SECONDS * steps + C * n * per_sample))
