@@ -84,3 +84,105 @@ def test_results_that_is_a_file(command, tmp_path, capsys):
     f = tmp_path / "r"
     f.write_text("x")
     _fails([command, "--preset", "smoke", "--results", str(f)], capsys, "--results", str(f))
+
+
+# --- issue 10: paths checked before any work, --dry-run, runs that do not fit -------------------
+
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_results_under_a_regular_file(command, tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    _fails([command, "--preset", "smoke", "--results", str(f / "results")], capsys,
+           "--results", str(f / "results"), "not a directory")
+    assert f.read_text() == "x"
+
+
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_results_that_cannot_be_written(command, tmp_path, capsys):
+    # /proc takes no new directory, even from root (for whom os.access says yes to everything)
+    out = ["--out", str(tmp_path / "o")] if command == "report" else []
+    _fails([command, "--preset", "smoke", "--results", "/proc/vanishing-test/results", *out], capsys,
+           "--results", "/proc/vanishing-test/results", "cannot be written")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["render", "report"])
+def test_out_under_a_regular_file_or_unwritable(command, tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    results = tmp_path / "r"
+    _fails([command, "--preset", "smoke", "--results", str(results), "--out", str(f / "page")]
+           if command == "report" else [command, "--results", str(results), "--out", str(f / "page")],
+           capsys, "--out", "not a directory")
+    _fails([command, "--results", str(results), "--out", "/proc/vanishing-test"], capsys,
+           "--out", "cannot be written")
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("command", ["render", "report"])
+def test_out_and_results_the_same_directory(command, tmp_path, capsys):
+    same = tmp_path / "same"
+    _fails([command, "--results", str(same), "--out", str(tmp_path / "." / "same")], capsys,
+           "--out and --results are the same directory")
+    assert not same.exists()
+
+
+def test_report_checks_templates_before_training(tmp_path, capsys):
+    """It used to train the whole matrix, then exit 2."""
+    _fails(["report", "--preset", "smoke", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "o"),
+            "--templates", str(tmp_path / "nope")], capsys, "--templates", str(tmp_path / "nope"))
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "report"])
+def test_dry_run_prints_the_plan_and_writes_nothing(command, tmp_path, capsys):
+    argv = [command, "--preset", "smoke", "--results", str(tmp_path / "r"), "--jobs", "2", "--dry-run"]
+    assert cli.main(argv + (["--out", str(tmp_path / "o")] if command == "report" else [])) == 0
+    out = capsys.readouterr().out
+    assert "nothing is trained or written" in out and "rough estimates" in out
+    assert f"cells      28 (0 already in {tmp_path / 'r'}, 28 to train) in 9 groups" in out
+    assert "147 model-epochs" in out
+    assert "at the peak with --jobs 2" in out and "available on this machine" in out
+    assert "time       about" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_dry_run_counts_the_cells_already_trained(smoke_results, capsys):
+    assert cli.main(["train", "--preset", "smoke", "--results", str(smoke_results), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "28 already in" in out and "0 to train) in 0 groups" in out
+
+
+SIXTEEN_GB = 16 * 2**30
+
+
+@pytest.mark.parametrize(("sets", "words"), [
+    (["model.width=4096", "matrix.main.depths=[64]", "data.n_samples=10000"],
+     ["per-epoch arrays", "model.width", "matrix.main.depths", "train.epochs"]),
+    (["train.epochs=100000000"], ["train.epochs"]),
+    (["train.batch_size=1000000000000"], ["mini-batches", "train.batch_size"]),
+    (["model.width=100000000"], ["model.width"]),
+    (["data.n_samples=10000000000"], ["data.n_samples"]),
+    (["matrix.main.depths=[5000]"], ["compiled program", "matrix.main.depths"]),
+])
+def test_runs_that_do_not_fit_are_refused_up_front(tmp_path, capsys, monkeypatch, sets, words):
+    from vanishing import estimate
+
+    monkeypatch.setattr(estimate, "available_memory", lambda: SIXTEEN_GB)
+    argv = ["train", "--preset", "tutorial", "--results", str(tmp_path / "r")]
+    for s in sets:
+        argv += ["--set", s]
+    err = _fails(argv, capsys, "would not fit in memory", "16.0 GB available", "rough estimate", *words)
+    assert err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_fewer_jobs_when_only_fewer_fit(tmp_path, capsys, monkeypatch):
+    from vanishing import config, estimate, runner
+
+    plan = runner.plan(config.load("smoke"), tmp_path / "r")
+    one, two = (estimate.make(plan, jobs, None).peak_bytes for jobs in (1, 2))
+    monkeypatch.setattr(estimate, "available_memory", lambda: (one + two) // 2)
+    assert cli.main(["train", "--preset", "smoke", "--results", str(tmp_path / "r"), "--jobs", "2",
+                     "--dry-run"]) == 0
+    assert "at the peak with --jobs 1 (one process" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vanishing import cli, config
@@ -194,3 +195,97 @@ def test_set_data_name_drops_the_other_datasets_arguments():
     assert exp.data.dataset_id == "breast_cancer"
     with pytest.raises(config.ConfigError, match=r"--set data\.noise=-1: key 'data\.noise'"):
         config.load("default", sets=["data.name=moons", "data.noise=-1"])
+
+
+# --- issue 10: numbers and types that used to crash (exit 1) or pass silently ------------------
+
+HUGE = "1" + "0" * 400  # beyond float64: float() raises OverflowError
+LONGER = "1" + "0" * 5001  # beyond Python's 4300-digit limit for int(str): tomllib raises ValueError
+
+
+@pytest.mark.parametrize(("sets", "words"), [
+    ([f"train.learning_rate={HUGE}"], ["train.learning_rate", "finite", "401 characters"]),
+    ([f"train.epochs={HUGE}"], ["train.epochs", "< 9223372036854775808"]),
+    ([f"train.epochs={LONGER}"], ["train.epochs", "5002 digits"]),
+    (["data.seed=4294967296"], ["data.seed", "< 4294967296"]),
+    (["matrix.a.seeds=[4294967296]"], ["matrix.a.seeds[0]", "< 4294967296"]),
+    (['matrix.a.initializers=[{ name = "constant", value = "x" }]'],
+     ["matrix.a.initializers[0].value", "'x'", "number"]),
+    (['matrix.a.initializers=[{ name = "random_normal", mean = true }]'],
+     ["matrix.a.initializers[0].mean", "True", "number"]),
+    (['matrix.a.initializers=[{ name = "constant", value = 1e300 }]'],
+     ["matrix.a.initializers[0].value", "float32"]),
+    (['train.optimizer={ name = "sgd", nesterov = "yes" }'],
+     ["train.optimizer.nesterov", "'yes'", "boolean"]),
+    (['train.optimizer={ name = "sgd", momentum = 1.5 }'], ["train.optimizer.momentum", "1.5", "<= 1"]),
+    (['train.optimizer={ name = "adam", amsgrad = 1 }'], ["train.optimizer.amsgrad", "boolean"]),
+    (['matrix.a.initializers=[{ name = "variance_scaling", mode = 3 }]'],
+     ["matrix.a.initializers[0].mode", "fan_avg"]),
+    (['title="\udcff"'], ["title", "surrogates"]),
+    (["train.epochs=" + "[" * 600 + "]" * 600], ["train.epochs", "nested too deeply"]),
+])
+def test_values_that_crashed_or_slipped_through_exit_2(tmp_path, capsys, sets, words):
+    path = write(tmp_path, GOOD)
+    argv = ["train", "--config", str(path), "--results", str(tmp_path / "r")]
+    for s in sets:
+        argv += ["--set", s]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 600, err  # one line, the long value cut short
+    for w in words:
+        assert w in err, (w, err)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    (f"[train]\nepochs = {LONGER}\n", ["exp.toml", "'train.epochs'", "line 2", "5002 digits"]),
+    (f"[matrix.a]\nseeds = [0, {LONGER}]\n", ["exp.toml", "'matrix.a.seeds[1]'", "5002 digits"]),
+    (f'[matrix."x y"]\ndata = {{ n_samples = {LONGER} }}\n', ["'matrix.x y.data.n_samples'", "line 2"]),
+    (f"[train]\nlearning_rate = {HUGE}\n", ["exp.toml", "'train.learning_rate'", "finite"]),
+    ("title = " + "[" * 600 + "]" * 600 + "\n", ["exp.toml", "nested too deeply"]),
+])
+def test_numbers_too_long_in_a_config_file_name_the_key(tmp_path, capsys, text, words):
+    path = write(tmp_path, text)  # refused before the (missing) matrices are looked at
+    assert cli.main(["train", "--config", str(path), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_the_seed_limit_is_scikit_learns_and_numpys():
+    """2**32 - 1 is the largest seed both take; the config allows exactly up to it."""
+    from sklearn.datasets import make_circles
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    make_circles(n_samples=4, random_state=config.SEED_LIMIT - 1)
+    with pytest.raises(InvalidParameterError):
+        make_circles(n_samples=4, random_state=config.SEED_LIMIT)
+    np.random.seed(config.SEED_LIMIT - 1)  # keras.utils.set_random_seed seeds numpy (factory cells)
+    with pytest.raises(ValueError):
+        np.random.seed(config.SEED_LIMIT)
+    exp = config.load("tutorial", sets=[f"data.seed={config.SEED_LIMIT - 1}",
+                                        f"matrix.main.seeds=[{config.SEED_LIMIT - 1}]"])
+    assert exp.data.kwargs["seed"] == config.SEED_LIMIT - 1
+
+
+def test_the_float_limit_is_float32s():
+    """The largest number accepted is float32's largest; a little more is infinite in float32."""
+    def constant(value: float) -> list[str]:
+        return [f'matrix.main.initializers=[{{ name = "constant", value = {value!r} }}]']
+
+    top = float(np.finfo(np.float32).max)
+    assert config.load("tutorial", sets=constant(top)).matrices[0].initializers[0].kwargs["value"] == top
+    above = top * (1 + 1e-7)
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(above))
+    with pytest.raises(config.ConfigError, match="float32"):
+        config.load("tutorial", sets=constant(above))
+
+
+def test_arguments_keep_their_kind():
+    exp = config.load("tutorial", sets=['train.optimizer={ name = "sgd", nesterov = true, momentum = 1 }',
+                                        'matrix.main.initializers=[{ name = "random_normal", mean = 0 }]'])
+    assert exp.train.optimizer.kwargs == {"nesterov": True, "momentum": 1.0}
+    assert isinstance(exp.train.optimizer.kwargs["momentum"], float)  # Keras' SGD wants a float
+    assert exp.matrices[0].initializers[0].kwargs == {"mean": 0.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -35,6 +36,49 @@ def test_every_optimizer_builds(name):
     assert float(opt.learning_rate) == pytest.approx(0.01)
     if name == "momentum":
         assert opt.momentum == pytest.approx(0.9)
+
+
+def _kind_fits_default(kind: str, name: str, arg: str, default) -> bool:
+    """Does Keras' own default value have the kind our table gives the argument?"""
+    if kind == zoo.BOOL:
+        return isinstance(default, bool)
+    if kind == zoo.CHOICE:
+        return isinstance(default, str) and default in zoo.ARG_CHOICES[(name, arg)]
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return False
+    return {zoo.NUMBER: True, zoo.POSITIVE: default > 0, zoo.NON_NEGATIVE: default >= 0,
+            zoo.UNIT: 0 <= default <= 1}[kind]
+
+
+@pytest.mark.parametrize("name", list(zoo.INITIALIZERS))
+def test_initializer_arguments_are_keras_own_with_their_kinds(name):
+    keras, _ = zoo.import_keras()
+    parameters = inspect.signature(getattr(keras.initializers, zoo.initializer_class(name))).parameters
+    # every argument Keras takes but the seed (derived from the cell's) and, in newer Keras, the
+    # fan axes of kernels with more than two dimensions (ours are [fan_in, fan_out])
+    assert set(zoo.INITIALIZERS[name]) <= set(parameters)
+    assert set(parameters) - set(zoo.INITIALIZERS[name]) <= {"seed", "input_axes", "output_axes"}
+    for arg, kind in zoo.INITIALIZERS[name].items():
+        assert _kind_fits_default(kind, name, arg, parameters[arg].default), (name, arg, kind)
+
+
+@pytest.mark.parametrize("name", list(zoo.OPTIMIZERS))
+def test_optimizer_arguments_are_keras_own_with_their_kinds(name):
+    keras, _ = zoo.import_keras()
+    parameters = inspect.signature(getattr(keras.optimizers, zoo.OPTIMIZER_CLASSES[name])).parameters
+    for arg, kind in zoo.OPTIMIZERS[name].items():
+        assert arg in parameters, (name, arg)
+        assert _kind_fits_default(kind, name, arg, parameters[arg].default), (name, arg, kind)
+
+
+def test_sgd_momentum_is_a_unit_number_as_keras_checks():
+    """The one range Keras enforces itself: SGD's momentum in [0, 1] (the config refuses the rest)."""
+    assert zoo.OPTIMIZERS["sgd"]["momentum"] == zoo.UNIT
+    for ok in (0.0, 1.0):
+        zoo.make_optimizer("sgd", {"momentum": ok}, 0.1)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="momentum"):
+            zoo.make_optimizer("sgd", {"momentum": bad}, 0.1)
 
 
 def test_synthetic_datasets_are_seeded_and_balanced():

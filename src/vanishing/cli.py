@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from vanishing import config, results
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--force", action="store_true", help="retrain cells already on disk")
         s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                        help="groups trained at once, each in its own process (default: CPU count)")
+        s.add_argument("--dry-run", action="store_true",
+                       help="print the cells, groups and an estimate of time and memory; "
+                       "train and write nothing")
 
     s = sub.add_parser("train", help="train the cells not already in the results directory")
     experiment_args(s)
@@ -59,6 +63,56 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _writable_dir(option: str, path: Path) -> None:
+    """A directory that exists or can be made, and can be written: refused before any work."""
+    if path.exists() and not path.is_dir():
+        raise config.ConfigError(f"{option}: {path} exists and is not a directory")
+    ancestor = path
+    while not os.path.lexists(ancestor):  # "." and "/" exist: the loop ends
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():  # a regular file, or a broken symbolic link
+        raise config.ConfigError(f"{option}: {path} cannot be made: {ancestor} is not a directory")
+    try:
+        # A real write, created and removed at once: as root, os.access says yes even under /proc.
+        tempfile.TemporaryDirectory(prefix=".vanishing-check-", dir=ancestor).cleanup()
+    except OSError as e:
+        raise config.ConfigError(f"{option}: {path} cannot be written ({ancestor}: "
+                                 f"{e.strerror or e})") from None
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """--results, --out and --templates, checked before a config is read or anything trains (in a
+    dry run too: it says what the real run would refuse)."""
+    if args.command in ("train", "report"):
+        _writable_dir("--results", args.results)
+    if args.command in ("render", "report"):
+        _writable_dir("--out", args.out)
+        if args.out.resolve() == args.results.resolve():
+            raise config.ConfigError(f"--out and --results are the same directory ({args.out}): the page's "
+                                     "metrics.csv would replace the results' own; choose another --out")
+        if args.templates is not None and not args.templates.is_dir():
+            raise config.ConfigError(f"--templates: {args.templates} is not a directory of templates")
+
+
+def _fitting_jobs(args: argparse.Namespace, experiment: config.Experiment, shard=None) -> int:
+    """The workers to train with: --jobs, or fewer when only fewer fit in memory; --dry-run prints
+    the estimate. A run that does not fit even one group at a time is refused (exit 2)."""
+    from vanishing import estimate, runner
+
+    available = estimate.available_memory()
+    estimate.check_size(experiment, available)
+    est = estimate.fit(runner.plan(experiment, args.results, args.force, shard=shard), args.jobs, available)
+    if args.dry_run:
+        print("\n".join(estimate.describe(est, args.results)))
+    if not est.fits:
+        raise config.ConfigError(estimate.refusal(est, experiment))
+    if est.jobs < args.jobs and not args.dry_run:
+        print(f"vanishing: training with --jobs {est.jobs}: more workers would need more memory than "
+              f"the {estimate.size(est.available or 0)} available (a rough estimate; see --dry-run)",
+              file=sys.stderr)
+    return est.jobs
+
+
 def _train(args: argparse.Namespace, argv: list[str]) -> None:
     from vanishing import shards
 
@@ -67,12 +121,13 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
     experiment = config.load_text(source, text, args.sets)
     if args.jobs < 1:
         raise config.ConfigError(f"--jobs: value {args.jobs} is not allowed; expected an integer >= 1")
-    if args.results.exists() and not args.results.is_dir():
-        raise config.ConfigError(f"--results: {args.results} exists and is not a directory")
+    jobs = _fitting_jobs(args, experiment, shard)
+    if args.dry_run:
+        return
     from vanishing import runner
 
     manifest = runner.train(
-        experiment, args.results, force=args.force, jobs=args.jobs,
+        experiment, args.results, force=args.force, jobs=jobs,
         command=shlex.join(["vanishing", *argv]),
         preset=None if args.config else (args.preset or "default"),
         config_toml=text,
@@ -93,7 +148,8 @@ def _report(args: argparse.Namespace, argv: list[str]) -> None:
             "results directory; run `vanishing train --shard K/N --results DIR` for each shard, "
             "`vanishing merge OUT DIR...`, then `vanishing render --results OUT`")
     _train(args, argv)
-    _render(args)
+    if not args.dry_run:
+        _render(args)
 
 
 def _merge(args: argparse.Namespace, argv: list[str]) -> None:
@@ -125,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     try:
+        if args.command != "presets":
+            _check_paths(args)
         if args.command == "presets":
             _presets()
         elif args.command == "train":

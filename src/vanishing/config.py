@@ -19,15 +19,23 @@ config is refused in a fraction of a second, before anything is written.
 
 from __future__ import annotations
 
-import copy
 import math
-import re
-import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from vanishing import datafile, zoo
+from vanishing.config_text import (
+    INT_LIMIT,
+    ConfigError,
+    apply_sets,
+    parse_set,
+    parse_toml,
+    preset_names,
+    preset_text,
+    printable,
+    read_source,
+    shown,
+)
 
 # The dataclasses live in experiment.py (plain data, no parsing); re-exported so
 # that config.Cell, config.Experiment, ... keep working for every reader.
@@ -46,13 +54,8 @@ from vanishing.experiment import (
 __all__ = [
     "ENGINE_VERSION", "Cell", "ConfigError", "DataSpec", "Experiment", "Matrix", "Spec", "TrainSpec",
     "Validator", "apply_sets", "load", "load_text", "parse_set", "parse_toml", "preset_names",
-    "preset_text", "read_source",
+    "preset_text", "read_source", "shown",
 ]
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULTS: dict[str, Any] = {
     "title": "The vanishing-gradient matrix",
@@ -69,83 +72,11 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "file": {},
 }
 MATRIX_DEFAULTS: dict[str, Any] = {"depths": [4], "seeds": [0]}
-# Numeric arguments of initializers and optimizers that must be > 0 or >= 0; the rest need only be finite.
-POSITIVE_ARGS = frozenset({"stddev", "gain", "scale", "epsilon"})
-NON_NEGATIVE_ARGS = frozenset({"momentum", "rho", "beta_1", "beta_2", "weight_decay",
-                               "initial_accumulator_value"})
+# numpy's and scikit-learn's random seeds are 32-bit (make_circles refuses 2**32).
+SEED_LIMIT = 2**32
+# Keras, the data and the engine compute in float32: a larger number is infinite there.
+F32_MAX = datafile.F32_MAX
 TOP_KEYS = ("title", "description", "data", "model", "train", "matrix")
-
-
-class ConfigError(Exception):
-    """A config a user wrote wrong: the message names the source, key, value and what is allowed."""
-
-
-# --- loading -----------------------------------------------------------------
-
-def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("vanishing.presets").iterdir()
-                  if p.name.endswith(".toml"))
-
-
-def preset_text(name: str) -> str:
-    names = preset_names()
-    if name not in names:
-        raise ConfigError(f"--preset: unknown preset {name!r}; allowed: {', '.join(names)}")
-    return resources.files("vanishing.presets").joinpath(f"{name}.toml").read_text("utf-8")
-
-
-def read_source(preset: str | None, config: Path | None) -> tuple[str, str]:
-    """(source name for messages, TOML text) of a preset or a config file."""
-    if config is not None:
-        try:
-            return str(config), Path(config).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{config}: cannot read the config file ({e.__class__.__name__}: "
-                              f"{getattr(e, 'strerror', None) or e})") from None
-    name = preset or "default"
-    return f"preset {name!r}", preset_text(name)
-
-
-def parse_toml(source: str, text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: not valid TOML ({e})") from None
-
-
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-
-
-def parse_set(item: str) -> tuple[list[str], Any]:
-    """``train.epochs=5`` -> (["train", "epochs"], 5). Values are TOML; a bare word is a string."""
-    key, sep, value = item.partition("=")
-    path = key.strip().split(".")
-    if not sep or not all(re.fullmatch(r"[A-Za-z0-9_\-]+", p) for p in path):
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, "
-                          "e.g. train.epochs=5 or matrix.main.seeds=[0,1]")
-    try:
-        return path, tomllib.loads(f"v = {value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        if _BARE.match(value.strip()):
-            return path, value.strip()
-        raise ConfigError(f"--set {item!r}: value {value.strip()!r} is not a TOML value "
-                          '(e.g. 5, 0.1, relu, "relu", [0, 1], { name = "sgd" })') from None
-
-
-def apply_sets(raw: dict[str, Any], sets: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """raw with the overrides applied, and which dotted keys came from which --set."""
-    raw = copy.deepcopy(raw)
-    origin: dict[str, str] = {}
-    for item in sets:
-        path, value = parse_set(item)
-        table = raw
-        for i, part in enumerate(path[:-1]):
-            table = table.setdefault(part, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"--set {item!r}: key {'.'.join(path[:i + 1])!r} is not a table")
-        table[path[-1]] = value
-        origin[".".join(path)] = f"--set {item}"
-    return raw, origin
 
 
 def load(preset: str | None = None, config: Path | None = None, sets: list[str] | None = None) -> Experiment:
@@ -171,9 +102,10 @@ class Validator:
     def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
         where = self.source
         for k, item in self.origin.items():
-            if key == k or key.startswith((k + ".", k + "[")):
-                where = f"{self.source}, overridden by {item}"
-        return ConfigError(f"{where}: key {key!r} has value {value!r}; {allowed}")
+            # the key itself, a key below it, or a table a --set made a key in (--set x.y=1: 'x')
+            if key == k or key.startswith((k + ".", k + "[")) or k.startswith(key + "."):
+                where = f"{self.source}, overridden by {printable(item)}"
+        return ConfigError(f"{where}: key {key!r} has value {shown(value)}; {allowed}")
 
     def table(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -184,38 +116,69 @@ class Validator:
                                 f"unknown key; allowed keys here: {', '.join(allowed) or 'none'}")
         return value
 
-    def positive_int(self, value: Any, key: str, minimum: int = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, value, f"expected an integer >= {minimum}")
+    def positive_int(self, value: Any, key: str, minimum: int = 1, limit: int = INT_LIMIT,
+                     why: str = "") -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < limit:
+            raise self.fail(key, value, f"expected an integer >= {minimum} and < {limit}{why}")
         return value
 
-    def number(self, value: Any, key: str, positive: bool = False, below: float | None = None) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(key, value, "expected a finite number")
+    def seed(self, value: Any, key: str) -> int:
+        return self.positive_int(value, key, minimum=0, limit=SEED_LIMIT,
+                                 why=" (2**32: numpy's and scikit-learn's seeds are 32-bit)")
+
+    def number(self, value: Any, key: str, positive: bool = False, below: float | None = None,
+               at_most: float | None = None) -> float:
+        """A number >= 0 (> 0 when ``positive``; < ``below``, <= ``at_most`` when given)."""
+        value = self.finite(value, key)
         if positive and not value > 0:
             raise self.fail(key, value, "expected a number > 0")
         if not positive and value < 0:
             raise self.fail(key, value, "expected a number >= 0")
         if below is not None and not value < below:
             raise self.fail(key, value, f"expected a number >= 0 and < {below}")
-        return float(value)
+        if at_most is not None and not value <= at_most:
+            raise self.fail(key, value, f"expected a number >= 0 and <= {at_most}")
+        return value
 
     def finite(self, value: Any, key: str) -> float:
-        if not math.isfinite(value):
-            raise self.fail(key, value, "expected a finite number")
+        """A number float32 holds as a finite value (compared exactly: a 400-digit integer too)."""
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or abs(value) > F32_MAX):
+            raise self.fail(key, value, f"expected a finite number, at most {F32_MAX:.4g} in size "
+                            "(training computes in float32)")
         return float(value)
 
     def text(self, value: Any, key: str) -> str:
         if not isinstance(value, str):
             raise self.fail(key, value, "expected a string")
+        try:
+            value.encode("utf-8")  # it goes into the manifest and the page, both UTF-8
+        except UnicodeEncodeError:
+            raise self.fail(key, value, "expected text without unpaired surrogates "
+                            "(not valid Unicode)") from None
         return value
+
+    def argument(self, value: Any, key: str, kind: str, choices: tuple[str, ...] | None) -> Any:
+        """An initializer's or optimizer's argument, of the kind zoo's tables give it."""
+        if kind == zoo.CHOICE:
+            if not isinstance(value, str) or value not in (choices or ()):
+                raise self.fail(key, value, f"allowed: {', '.join(choices or ())}")
+            return value
+        if kind == zoo.BOOL:
+            if not isinstance(value, bool):
+                raise self.fail(key, value, "expected a boolean, true or false (Keras takes a bool)")
+            return value
+        if kind == zoo.NUMBER:
+            return self.finite(value, key)  # stddev=1 and 1.0: one cell
+        return self.number(value, key, positive=kind == zoo.POSITIVE,
+                           at_most=1.0 if kind == zoo.UNIT else None)
 
     def nonempty_list(self, value: Any, key: str) -> list[Any]:
         if not isinstance(value, list) or not value:
             raise self.fail(key, value, "expected a non-empty list")
         return value
 
-    def spec(self, value: Any, key: str, names: dict[str, tuple[str, ...]], what: str) -> Spec:
+    def spec(self, value: Any, key: str, names: dict[str, dict[str, str]], what: str) -> Spec:
         """A name, or a table { name = ..., arg = value, ... } of one of ``names``."""
         if isinstance(value, str):
             name, args = value, {}
@@ -232,19 +195,10 @@ class Validator:
         for arg, v in args.items():
             if arg not in names[name]:
                 allowed = ", ".join(names[name]) or "none"
-                raise self.fail(f"{key}.{arg}", v, f"{name} takes no argument {arg!r}; "
+                raise self.fail(f"{key}.{arg}", v, f"{name} takes no argument {shown(arg)}; "
                                 f"its arguments: {allowed}")
-            choices = zoo.ARG_CHOICES.get((name, arg))
-            if choices is not None and v not in choices:
-                raise self.fail(f"{key}.{arg}", v, f"allowed: {', '.join(map(str, choices))}")
-            if isinstance(v, (bool, str)):
-                clean.append((arg, v))
-            elif isinstance(v, (int, float)):
-                clean.append((arg, self.number(v, f"{key}.{arg}", positive=arg in POSITIVE_ARGS)
-                               if arg in POSITIVE_ARGS or arg in NON_NEGATIVE_ARGS
-                               else self.finite(v, f"{key}.{arg}")))  # stddev=1 and 1.0: one cell
-            else:
-                raise self.fail(f"{key}.{arg}", v, "expected a number, string or boolean")
+            kind = names[name][arg]
+            clean.append((arg, self.argument(v, f"{key}.{arg}", kind, zoo.ARG_CHOICES.get((name, arg)))))
         return Spec(name, tuple(sorted(clean)))
 
     def experiment(self, raw: dict[str, Any]) -> Experiment:
@@ -330,7 +284,7 @@ class Validator:
             if k == "n_samples":
                 args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=2)))
             elif k == "seed":
-                args.append((k, self.positive_int(d[k], f"{key}.{k}", minimum=0)))
+                args.append((k, self.seed(d[k], f"{key}.{k}")))
             else:  # noise; factor is the inner circle's radius over the outer's
                 args.append((k, self.number(d[k], f"{key}.{k}", below=1.0 if k == "factor" else None)))
         return DataSpec(name, tuple(args))
@@ -349,6 +303,7 @@ class Validator:
 
     def matrix(self, name: str, m: Any, data: DataSpec, train: TrainSpec, factory: bool = False) -> Matrix:
         key = f"matrix.{name}"
+        self.text(name, key)  # a matrix's name goes into the manifest (UTF-8)
         m = {**MATRIX_DEFAULTS, **self.table(m, key, ("activations", "initializers", "depths", "seeds",
                                                        "optimizers", "data"))}
         for k in ("activations", "initializers"):
@@ -368,7 +323,7 @@ class Validator:
             if v < 2 and not factory:  # attenuation compares the first hidden layer with the last
                 raise self.fail(f"{key}.depths[{i}]", v, "expected an integer >= 2 (attenuation "
                                 "compares the first and the last hidden layer)")
-        seeds = [self.positive_int(v, f"{key}.seeds[{i}]", minimum=0)
+        seeds = [self.seed(v, f"{key}.seeds[{i}]")
                  for i, v in enumerate(self.nonempty_list(m["seeds"], f"{key}.seeds"))]
         if "optimizers" in m:
             trains = self.optimizers(m["optimizers"], f"{key}.optimizers", train)

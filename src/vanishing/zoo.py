@@ -25,23 +25,34 @@ ACTIVATIONS: tuple[str, ...] = (
     "sparse_plus", "soft_shrink", "hard_shrink",
 )
 
-# Keras initializer name -> the arguments it takes (seed excluded: we derive it).
-INITIALIZERS: dict[str, tuple[str, ...]] = {
-    "random_normal": ("mean", "stddev"),
-    "random_uniform": ("minval", "maxval"),
-    "truncated_normal": ("mean", "stddev"),
-    "lecun_uniform": (),
-    "lecun_normal": (),
-    "glorot_uniform": (),
-    "glorot_normal": (),
-    "he_uniform": (),
-    "he_normal": (),
-    "orthogonal": ("gain",),
-    "variance_scaling": ("scale", "mode", "distribution"),
-    "identity": ("gain",),
-    "constant": ("value",),
-    "zeros": (),
-    "ones": (),
+# The kind of value each argument takes: a boolean only where Keras takes a bool, a number
+# only where it takes a number (Keras computes in float32, so a number must be finite there),
+# one of a few strings where it takes a choice (ARG_CHOICES). config.py checks each argument
+# against its kind; tests/test_zoo.py checks the kinds against the installed Keras' defaults.
+NUMBER = "number"  # any finite number
+POSITIVE = "number > 0"
+NON_NEGATIVE = "number >= 0"
+UNIT = "number in [0, 1]"  # keras.optimizers.SGD raises ValueError for a momentum outside [0, 1]
+BOOL = "boolean"
+CHOICE = "choice"
+
+# Keras initializer name -> its arguments and their kinds (seed excluded: we derive it).
+INITIALIZERS: dict[str, dict[str, str]] = {
+    "random_normal": {"mean": NUMBER, "stddev": POSITIVE},
+    "random_uniform": {"minval": NUMBER, "maxval": NUMBER},
+    "truncated_normal": {"mean": NUMBER, "stddev": POSITIVE},
+    "lecun_uniform": {},
+    "lecun_normal": {},
+    "glorot_uniform": {},
+    "glorot_normal": {},
+    "he_uniform": {},
+    "he_normal": {},
+    "orthogonal": {"gain": POSITIVE},
+    "variance_scaling": {"scale": POSITIVE, "mode": CHOICE, "distribution": CHOICE},
+    "identity": {"gain": POSITIVE},
+    "constant": {"value": NUMBER},
+    "zeros": {},
+    "ones": {},
 }
 
 # String arguments and the values Keras accepts for them: checked with the config,
@@ -52,16 +63,23 @@ ARG_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 # Optimizers whose update is element-wise, so a slice of a stacked variable
-# trains exactly as that cell would alone (DESIGN.md section 4).
-OPTIMIZERS: dict[str, tuple[str, ...]] = {
-    "sgd": ("momentum", "nesterov"),
-    "momentum": ("momentum", "nesterov"),  # SGD with momentum 0.9 unless given
-    "rmsprop": ("rho", "momentum", "epsilon", "centered"),
-    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "adamw": ("weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad"),
-    "adagrad": ("initial_accumulator_value", "epsilon"),
-    "adamax": ("beta_1", "beta_2", "epsilon"),
-    "nadam": ("beta_1", "beta_2", "epsilon"),
+# trains exactly as that cell would alone (DESIGN.md section 4); their arguments' kinds.
+OPTIMIZERS: dict[str, dict[str, str]] = {
+    "sgd": {"momentum": UNIT, "nesterov": BOOL},
+    "momentum": {"momentum": UNIT, "nesterov": BOOL},  # SGD with momentum 0.9 unless given
+    "rmsprop": {"rho": NON_NEGATIVE, "momentum": NON_NEGATIVE, "epsilon": POSITIVE, "centered": BOOL},
+    "adam": {"beta_1": NON_NEGATIVE, "beta_2": NON_NEGATIVE, "epsilon": POSITIVE, "amsgrad": BOOL},
+    "adamw": {"weight_decay": NON_NEGATIVE, "beta_1": NON_NEGATIVE, "beta_2": NON_NEGATIVE,
+              "epsilon": POSITIVE, "amsgrad": BOOL},
+    "adagrad": {"initial_accumulator_value": NON_NEGATIVE, "epsilon": POSITIVE},
+    "adamax": {"beta_1": NON_NEGATIVE, "beta_2": NON_NEGATIVE, "epsilon": POSITIVE},
+    "nadam": {"beta_1": NON_NEGATIVE, "beta_2": NON_NEGATIVE, "epsilon": POSITIVE},
+}
+
+# The Keras class of each optimizer name ("momentum" is SGD with a default momentum of 0.9).
+OPTIMIZER_CLASSES: dict[str, str] = {
+    "sgd": "SGD", "momentum": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
+    "adagrad": "Adagrad", "adamax": "Adamax", "nadam": "Nadam",
 }
 
 # Dataset name -> the arguments it takes, in the order its dataset_id spells them.
@@ -125,11 +143,16 @@ def make_activation(name: str):
     return keras.activations.get(name)
 
 
+def initializer_class(name: str) -> str:
+    """The Keras class name of an initializer name: random_normal -> RandomNormal."""
+    return "".join(part.title() for part in name.split("_"))
+
+
 def make_initializer(name: str, args: dict[str, Any], seed: int):
     """A fresh Keras initializer instance with its own seed (never share one)."""
     keras, _ = import_keras()
     # By class, not keras.initializers.get(name): get("constant") fails without a value.
-    cls = getattr(keras.initializers, "".join(part.title() for part in name.split("_")))
+    cls = getattr(keras.initializers, initializer_class(name))
     if "seed" in inspect.signature(cls).parameters:
         return cls(**args, seed=seed)
     return cls(**args)  # deterministic ones (constant, zeros, ones, identity) take no seed
@@ -140,13 +163,7 @@ def make_optimizer(name: str, args: dict[str, Any], learning_rate: float):
     keras, _ = import_keras()
     if name == "momentum":
         return keras.optimizers.SGD(learning_rate=learning_rate, **{"momentum": 0.9, **args})
-    cls = {
-        "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
-        "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-        "adagrad": keras.optimizers.Adagrad, "adamax": keras.optimizers.Adamax,
-        "nadam": keras.optimizers.Nadam,
-    }[name]
-    return cls(learning_rate=learning_rate, **args)
+    return getattr(keras.optimizers, OPTIMIZER_CLASSES[name])(learning_rate=learning_rate, **args)
 
 
 def numpy_activation(name: str):
