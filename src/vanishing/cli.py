@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from vanishing import config, results
@@ -85,9 +87,23 @@ def _presets() -> None:
         print(f"{name:<10} {raw.get('description', '')}")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the main process is, so that every `finally` runs:
+    the workers are ended, half-written files removed, the lock released."""
+
+
+def _terminated(signum: int, _frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    from vanishing.workers import WorkerFailed
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
+        handlers = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if args.command == "presets":
             _presets()
@@ -105,6 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         print("vanishing: interrupted; cells already written are kept and reused next run",
               file=sys.stderr)
         return 1
+    except Terminated as e:
+        print(f"vanishing: terminated by {signal.Signals(e.args[0]).name}; cells already written are kept "
+              "and reused next run", file=sys.stderr)
+        return 128 + e.args[0]
+    except WorkerFailed as e:
+        print(f"vanishing: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -7,13 +7,11 @@ results.py (which only reads and writes files), so each stays one job.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, datafile, recorder_io, results, theory, zoo
+from vanishing import __version__, datafile, recorder_io, results, theory, workers, zoo
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
@@ -183,20 +181,26 @@ def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) 
             for name, values in predicted.items()}
 
 
-_worker_ticks = None  # a worker process's queue back to the progress bar
-
-
-def _worker_start(ticks) -> None:
-    global _worker_ticks
-    _worker_ticks = ticks
+def _worker_start() -> None:
     _, tf = zoo.import_keras()
     # The workers already fill the cores; threads inside each would only contend.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_train(group: tuple[Cell, ...], data: Data, results_dir: Path) -> dict[str, list[str]]:
-    return train_and_write(group, data, results_dir, tick=_worker_ticks.put)
+def _worker_train(task: tuple[tuple[Cell, ...], Data, Path], tick: Callable[[float], None]
+                  ) -> dict[str, list[str]]:
+    group, data, results_dir = task
+    return train_and_write(group, data, results_dir, tick=tick)
+
+
+def describe_group(task: tuple[tuple[Cell, ...], Data, Path]) -> str:
+    """A group as an error message names it."""
+    group = task[0]
+    c = group[0]
+    names = ", ".join(x.cell_id for x in group[:3]) + (", ..." if len(group) > 3 else "")
+    return (f"the group {c.activation}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
+            f"({len(group)} cells: {names})")
 
 
 def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
@@ -208,6 +212,8 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
 
     Compiling a group's loop is single-threaded and takes seconds, so on a
     2-core machine two workers nearly halve the wall time of a whole matrix.
+    Interrupted (Ctrl-C, SIGTERM), the workers end at once: the groups in flight
+    are lost, every group written stays (workers.py).
     """
     lines: dict[str, list[str]] = {}
     if jobs <= 1 or len(groups) <= 1:
@@ -217,31 +223,19 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
             if on_group is not None:
                 on_group(g, len(groups))
         return lines
-    ctx = multiprocessing.get_context("spawn")  # fork after TensorFlow has threads is unsafe
-    ticks = ctx.Queue()
-    with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
-                                     initializer=_worker_start, initargs=(ticks,)) as pool:
-        pending = {pool.submit(_worker_train, group, datasets[group[0].data], results_dir)
-                   for group in groups}
-        finished = 0
-        try:
-            while pending:
-                done, pending = futures.wait(pending, timeout=0.25, return_when=futures.FIRST_COMPLETED)
-                while not ticks.empty():
-                    bar.tick(ticks.get())
-                for f in done:
-                    lines.update(f.result())  # a worker's exception surfaces here
-                    finished += 1
-                    bar.group_done()
-                    if on_group is not None:
-                        on_group(finished, len(groups))
-        except BaseException:
-            # Groups not started are dropped; a group already training in the other worker
-            # is let finish (the with-block waits), so its cells are kept for the next run.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    while not ticks.empty():  # the last epochs' ticks may arrive after their group's result
-        bar.tick(ticks.get())
+    finished = 0
+
+    def on_result(_index: int, group_lines: dict[str, list[str]]) -> None:
+        nonlocal finished
+        lines.update(group_lines)
+        finished += 1
+        bar.group_done()
+        if on_group is not None:
+            on_group(finished, len(groups))
+
+    tasks = [(group, datasets[group[0].data], results_dir) for group in groups]
+    workers.run(_worker_train, tasks, jobs, on_tick=bar.tick, on_result=on_result,
+                describe=describe_group, init=_worker_start)
     return lines
 
 
