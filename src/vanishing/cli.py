@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--force", action="store_true", help="retrain cells already on disk")
         s.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                        help="groups trained at once, each in its own process (default: CPU count)")
+        s.add_argument("--wait", action="store_true",
+                       help="if another train holds the results directory, wait for it (default: exit 2)")
 
     s = sub.add_parser("train", help="train the cells not already in the results directory")
     experiment_args(s)
@@ -67,6 +69,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         preset=None if args.config else (args.preset or "default"),
         config_toml=text,
         overrides=tuple(args.sets),
+        wait=args.wait,
     )
     diverged = sum(c["status"] == "diverged" for c in manifest["cells"])
     print(f"{args.results}: {len(manifest['cells'])} cells ({manifest['cells_trained']} trained, "
@@ -75,8 +78,12 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 def _render(args: argparse.Namespace) -> None:
-    from vanishing import html
+    from vanishing import html, lock
 
+    holder = lock.running(args.results)
+    if holder is not None:
+        print(f"vanishing: note: a `vanishing train` is writing to {args.results} ({holder.describe()}); "
+              "this page shows the results of its last completed run", file=sys.stderr)
     page = html.render_report(args.results, args.out, args.templates)
     print(f"wrote {page}", file=sys.stderr)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, datafile, recorder_io, results, theory, workers, zoo
+from vanishing import __version__, datafile, lock, recorder_io, results, theory, workers, zoo
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
@@ -313,9 +313,31 @@ def train(
     overrides: tuple[str, ...] = (),
     progress: bool | None = None,
     on_group: Callable[[int, int], None] | None = None,
+    wait: bool = False,
 ) -> dict[str, Any]:
-    """Train what is missing and write the whole results directory; returns the manifest."""
+    """Train what is missing and write the whole results directory; returns the manifest.
+
+    Holds the directory's train lock throughout (lock.py): another run on it raises
+    lock.Busy naming the holder, or is waited for with ``wait``.
+    """
     results_dir = Path(results_dir)
+    with lock.train_lock(results_dir, command, wait):
+        # What killed writers left is removed first; a live recorder's temporary files stay.
+        results.remove_stale_temp(results_dir)
+        try:
+            return _train_locked(experiment, results_dir, force=force, jobs=jobs, progress=progress,
+                                 on_group=on_group, describe={
+                                     "command": command, "preset": preset, "config_toml": config_toml,
+                                     "overrides": list(overrides)})
+        except BaseException:
+            # The workers are ended by now: their half-written files go with them.
+            results.remove_stale_temp(results_dir)
+            raise
+
+
+def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, jobs: int,
+                  progress: bool | None, on_group: Callable[[int, int], None] | None,
+                  describe: dict[str, Any]) -> dict[str, Any]:
     p = plan(experiment, results_dir, force)
     datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
     check_first_cell(experiment, p, datasets)
@@ -342,15 +364,15 @@ def train(
     manifest = {
         "vanishing_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": command,
-        "preset": preset,
+        "command": describe["command"],
+        "preset": describe["preset"],
         "title": experiment.title,
         "description": experiment.description,
         "source": experiment.source,
         "config": experiment.raw,
-        "config_toml": config_toml,  # the file or preset as written; overrides apply on top
+        "config_toml": describe["config_toml"],  # the file or preset as written; overrides apply on top
         **({} if factory_entry is None else {"factory": factory_entry}),
-        "overrides": list(overrides),
+        "overrides": describe["overrides"],
         "versions": versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
@@ -362,7 +384,8 @@ def train(
         "cells": infos,
     }
     # Runs the Keras recorder wrote into this directory stay, with their rows (under the lock
-    # a recording process takes for its own writes).
+    # a recording process takes for its own writes). metrics.csv is replaced before the
+    # manifest: killed between the two, the next run (which trains nothing) writes both again.
     with recorder_io.locked(results_dir):
         recorded, rows = recorder_io.recorded_runs(results_dir, frozenset(c.cell_id for c in p.cells))
         results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
