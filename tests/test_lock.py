@@ -152,3 +152,26 @@ def test_the_recorders_short_writes_go_on_while_a_train_holds_the_directory(tmp_
     finally:
         holder.release()
     assert [c["cell_id"] for c in results.read_manifest(tmp_path)["cells"]] == ["mine"]
+
+
+def test_render_while_a_train_runs_says_so_and_renders_its_last_completed_run(small_results, tmp_path,
+                                                                              capsys):
+    directory = Path(shutil.copytree(small_results, tmp_path / "results"))
+    holder = Holder(directory)
+    try:
+        assert cli.main(["render", "--results", str(directory), "--out", str(tmp_path / "page")]) == 0
+        err = capsys.readouterr().err
+        assert f"a `vanishing train` is writing to {directory} (pid {holder.process.pid}" in err
+        assert "last completed run" in err and (tmp_path / "page" / "index.html").is_file()
+        # A directory the train fills for the first time has nothing to render yet: it says why.
+        empty = tmp_path / "fresh"
+        second = Holder(empty)
+        try:
+            assert cli.main(["render", "--results", str(empty), "--out", str(tmp_path / "p2")]) == 2
+        finally:
+            second.release()
+        err = capsys.readouterr().err
+        assert f"`vanishing train` is running there (pid {second.process.pid}" in err
+        assert "render once it has" in err
+    finally:
+        holder.release()

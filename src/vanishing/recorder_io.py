@@ -52,6 +52,30 @@ def locked(directory: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextmanager
+def reading(directory: Path) -> Iterator[None]:
+    """A shared lock on the directory's shared files, to read them as one consistent whole: no
+    recording's or train's write of manifest.json, metrics.csv and a run's cell lands half-way.
+    A directory that cannot hold the lock file (missing, read-only) is read without it."""
+    path = Path(directory) / LOCK_NAME
+    f = None
+    for mode in ("r", "a+"):  # "r" works in a read-only directory whose lock file exists
+        try:
+            f = open(path, mode)  # noqa: SIM115 (closed by the with below)
+            break
+        except OSError:
+            continue
+    if f is None:
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def check_run_name(directory: Path, run: str, overwrite: bool) -> None:
     """ValueError for a name that is unsafe as a file name, or already taken without overwrite."""
     if not isinstance(run, str) or not SAFE_RUN.fullmatch(run):
