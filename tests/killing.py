@@ -109,9 +109,10 @@ def in_flight(run: Run) -> set[str]:
     return started - done
 
 
-def cells_finished(runs: list[Run]) -> list[str]:
-    """Every cell id of every group that finished training, over all runs, repeats included."""
-    return [cell for run in runs for line in run.lines() if line[1] == "group-done" for cell in line[3:]]
+def cells_written(runs: list[Run]) -> list[str]:
+    """The id of every cell file written (renamed into place), over all runs, repeats included."""
+    return [line[2][len("cells/"):-len(".npz")] for run in runs for line in run.lines()
+            if line[1] == "written" and line[2].startswith("cells/")]
 
 
 def assert_same_results(got: Path, want: Path) -> None:

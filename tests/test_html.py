@@ -409,11 +409,18 @@ def test_failure_while_writing_leaves_the_old_page(small_results, tmp_path, monk
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
 
 
+@pytest.fixture
+def quick(monkeypatch):
+    """Pages without sections: for tests of how a page is written, not of what it shows."""
+    real = report_html.build_page
+    monkeypatch.setattr(report_html, "build_page", lambda run, sections=SECTIONS: real(run, ()))
+
+
 def _links(page: Path) -> set[str]:
     return set(re.findall(r'href="(metrics[^"]*\.csv)"', page.read_text(encoding="utf-8")))
 
 
-def test_the_page_and_its_data_are_one_unit(small_results, tmp_path):
+def test_the_page_and_its_data_are_one_unit(quick, small_results, tmp_path):
     """The page links to a copy of the data named by its content, written before the page: a
     reader of any page gets that page's data, never a new page beside old data."""
     out = tmp_path / "out"
@@ -433,7 +440,7 @@ def test_the_page_and_its_data_are_one_unit(small_results, tmp_path):
     assert (out / "metrics.csv").read_bytes() == (results / "metrics.csv").read_bytes()
 
 
-def test_failure_while_writing_the_data_leaves_the_old_report(small_results, tmp_path, monkeypatch):
+def test_failure_while_writing_the_data_leaves_the_old_report(quick, small_results, tmp_path, monkeypatch):
     out = tmp_path / "out"
     before = _old_report(out)
 
@@ -448,7 +455,7 @@ def test_failure_while_writing_the_data_leaves_the_old_report(small_results, tmp
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
 
 
-def test_what_a_killed_render_left_is_removed(small_results, tmp_path):
+def test_what_a_killed_render_left_is_removed(quick, small_results, tmp_path):
     import subprocess
     import sys
 
@@ -464,7 +471,7 @@ def test_what_a_killed_render_left_is_removed(small_results, tmp_path):
     assert not left.exists()
 
 
-def test_render_reads_the_results_under_their_lock(small_results, monkeypatch, tmp_path):
+def test_render_reads_the_results_under_their_lock(quick, small_results, monkeypatch, tmp_path):
     """manifest.json, the cells and metrics.csv are read while no recorder or train can write
     them: a writer's exclusive lock is refused meanwhile (recorder_io.reading)."""
     import fcntl

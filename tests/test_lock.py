@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,22 +71,23 @@ def test_a_second_writer_is_refused_naming_the_holder(done, tmp_path, capsys, co
     assert cli.main(_train(done)) == 0
 
 
-def test_wait_waits_for_the_holder_then_trains(done, tmp_path):
+def test_wait_waits_for_the_holder_then_trains(done, capsys, monkeypatch):
+    said = []
+    monkeypatch.setattr(lock, "_say", said.append)
     holder = Holder(done)
-    err_path = tmp_path / "stderr"
-    with open(err_path, "wb") as err:
-        waiting = subprocess.Popen([sys.executable, "-m", "vanishing.cli", *_train(done, "--wait")],
-                                   env=environment(), stderr=err)
+    codes = []
+    waiting = threading.Thread(target=lambda: codes.append(cli.main(_train(done, "--wait"))))
+    waiting.start()
     deadline = time.monotonic() + WAIT
-    while "waiting for" not in err_path.read_text():
-        assert waiting.poll() is None, err_path.read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert f"pid {holder.process.pid}" in err_path.read_text()
-    assert waiting.poll() is None  # still waiting
+    while not said:
+        assert waiting.is_alive() and time.monotonic() < deadline, capsys.readouterr().err
+        time.sleep(0.01)
+    assert said[0].startswith(f"waiting for {done}") and f"pid {holder.process.pid}" in said[0]
+    assert waiting.is_alive() and not codes  # still waiting
     holder.release()
-    assert waiting.wait(timeout=WAIT) == 0, err_path.read_text()
-    assert "28 cells (0 trained, 28 reused, 0 diverged)" in err_path.read_text()
+    waiting.join(timeout=WAIT)
+    assert codes == [0]
+    assert "28 cells (0 trained, 28 reused, 0 diverged)" in capsys.readouterr().err
 
 
 def _left_by(directory: Path, pid: int, host: str | None = None, age: float = 0.0, **extra) -> None:
@@ -155,7 +157,11 @@ def test_the_recorders_short_writes_go_on_while_a_train_holds_the_directory(tmp_
 
 
 def test_render_while_a_train_runs_says_so_and_renders_its_last_completed_run(small_results, tmp_path,
-                                                                              capsys):
+                                                                              capsys, monkeypatch):
+    from vanishing import html
+
+    real = html.build_page  # a page without sections: what it shows is not the point here
+    monkeypatch.setattr(html, "build_page", lambda run, sections=(): real(run, ()))
     directory = Path(shutil.copytree(small_results, tmp_path / "results"))
     holder = Holder(directory)
     try:

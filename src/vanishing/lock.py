@@ -107,6 +107,10 @@ def _process_start(pid: int) -> str | None:
         return ""
 
 
+def _say(text: str) -> None:
+    print(f"vanishing: {text}", file=sys.stderr)
+
+
 def lock_path(directory: Path) -> Path:
     return Path(directory) / LOCK_NAME
 
@@ -156,7 +160,7 @@ def train_lock(directory: Path, command: str = "", wait: bool = False,
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    say = say or (lambda text: print(f"vanishing: {text}", file=sys.stderr))
+    say = say or _say
     with open(lock_path(directory), "a+", encoding="utf-8") as f:
         previous = _acquire(f, directory, wait, say)
         if previous is not None:

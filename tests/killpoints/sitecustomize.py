@@ -5,7 +5,7 @@ instead of sleeping blindly.
 
 Inert unless VANISHING_TEST_EVENTS names a file. Then every process appends lines to it:
 ``<pid> group-start <first cell id> <cells> <every cell id>``, ``<pid> epoch <first cell id> <n>``,
-``<pid> group-done <first cell id> <every cell id>``, ``<pid> written <file name>``; and when
+``<pid> group-done <first cell id> <every cell id>``, ``<pid> written <folder>/<file name>``; and when
 it reaches the point VANISHING_TEST_PAUSE names, ``<pid> paused <point>``, after which it
 sleeps until killed. The points: ``group-start`` (a group begins: it compiles next), ``epoch``
 (a group's second epoch has ended), ``cell-write`` (a cell file is complete under its temporary
@@ -93,7 +93,7 @@ def patch_results(module) -> None:
             point = "cell-write" if path.parent.name == "cells" else points.get(path.name)
             if point is not None:
                 reached(point)
-        emit("written", path.name)
+        emit("written", f"{path.parent.name}/{path.name}")
 
     module.atomic_path = traced
 
