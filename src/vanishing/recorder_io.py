@@ -56,17 +56,12 @@ def locked(directory: Path) -> Iterator[None]:
 def reading(directory: Path) -> Iterator[None]:
     """A shared lock on the directory's shared files, to read them as one consistent whole: no
     recording's or train's write of manifest.json, metrics.csv and a run's cell lands half-way.
-    A directory that cannot hold the lock file (missing, read-only) is read without it."""
-    path = Path(directory) / LOCK_NAME
-    f = None
-    for mode in ("r", "a+"):  # "r" works in a read-only directory whose lock file exists
-        try:
-            f = open(path, mode)  # noqa: SIM115 (closed by the with below)
-            break
-        except OSError:
-            continue
-    if f is None:
-        yield
+    The lock file is opened, never created, so a reader writes nothing (and reads a read-only
+    directory): every writer creates it before its first write."""
+    try:
+        f = open(Path(directory) / LOCK_NAME)  # noqa: SIM115 (closed by the with below)
+    except OSError:
+        yield  # no writer has ever locked this directory (or it is missing: the reader says so)
         return
     with f:
         fcntl.flock(f, fcntl.LOCK_SH)

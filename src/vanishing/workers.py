@@ -149,7 +149,8 @@ def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any]
            on_result: Callable[[int, Any], None], describe: Callable[[Any], str]) -> None:
     pending = deque(range(len(tasks)))
     error: tuple[BaseException, str] | None = None
-    deaths: list[str] = []
+    lost: list[str] = []  # workers that died holding a task
+    idle: list[str] = []  # workers that died holding none (costs nothing while others remain)
     live = list(workers)
     while live and (pending or any(w.task is not None for w in live)):
         if error is None:
@@ -161,38 +162,45 @@ def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any]
         if error is not None and all(w.task is None for w in live):
             break
         ready = set(connection.wait([w.conn for w in live] + [w.process.sentinel for w in live]))
-        for w in list(live):
-            if w.conn not in ready and w.process.sentinel not in ready:
-                continue
-            try:
-                while w.conn.poll():
-                    message = w.conn.recv()
-                    if message[0] == "tick":
-                        on_tick(message[1])
-                    elif message[0] == "ready":
-                        w.ready = True
-                    elif message[0] == "done":
-                        w.task = None
-                        on_result(message[1], message[2])
-                    else:  # error
-                        w.task = None
-                        error = error or (message[2], message[3])
-            except (EOFError, OSError):
-                pass  # the worker is gone; its sentinel says so
+        for w in [w for w in live if w.conn in ready or w.process.sentinel in ready]:
+            error = _receive(w, on_tick, on_result) or error
             if w.process.sentinel in ready or not w.process.is_alive():
                 w.process.join()
                 live.remove(w)
-                what = ("before its first task" if w.task is None
-                        else f"while training {describe(tasks[w.task])}")
-                deaths.append(f"worker process {w.process.pid} {_exit_reason(w.process.exitcode)} {what}")
+                how = f"worker process {w.process.pid} {_exit_reason(w.process.exitcode)}"
+                if w.task is None:
+                    idle.append(f"{how} while idle")
+                else:
+                    lost.append(f"{how} while training {describe(tasks[w.task])}")
     if error is not None:
         raise error[0] from RemoteTraceback(error[1])
     left = len(pending) + sum(w.task is not None for w in live)
-    if deaths or left:
-        lost = f"; {left} more not started for want of workers" if left else ""
-        raise WorkerFailed("; ".join(deaths) + lost +
-                           ". Everything else that finished is written; run the same command again "
-                           "to train what is missing")
+    if lost or left:
+        more = f"; {left} more not trained: no worker left ({'; '.join(idle)})" if left else ""
+        raise WorkerFailed("; ".join(lost) + more + ". Everything else that finished is written; "
+                           "run the same command again to train what is missing")
+
+
+def _receive(w: _Worker, on_tick: Callable[[Any], None], on_result: Callable[[int, Any], None]
+             ) -> tuple[BaseException, str] | None:
+    """Every message a worker has sent; the first task error among them, if any."""
+    error = None
+    try:
+        while w.conn.poll():
+            message = w.conn.recv()
+            if message[0] == "tick":
+                on_tick(message[1])
+            elif message[0] == "ready":
+                w.ready = True
+            elif message[0] == "done":
+                w.task = None
+                on_result(message[1], message[2])
+            else:  # error
+                w.task = None
+                error = error or (message[2], message[3])
+    except (EOFError, OSError):
+        pass  # the worker is gone; its sentinel says so
+    return error
 
 
 def _stop(workers: list[_Worker], clean: bool) -> None:
