@@ -169,7 +169,7 @@ def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any]
                 live.remove(w)
                 how = f"worker process {w.process.pid} {_exit_reason(w.process.exitcode)}"
                 if w.task is None:
-                    idle.append(f"{how} while idle")
+                    idle.append(f"{how} {'while idle' if w.ready else 'while starting'}")
                 else:
                     lost.append(f"{how} while training {describe(tasks[w.task])}")
     if error is not None:
