@@ -181,7 +181,10 @@ def test_reproduce_section_names_command_versions_and_seeds(rendered, smoke_resu
     reproduce = text[text.index('id="reproduce"'):]
     assert manifest["command"] in reproduce
     assert manifest["versions"]["tensorflow"] in reproduce
-    assert 'href="metrics.csv"' in reproduce
+    # The link reaches the run's numbers: a copy of its metrics.csv beside the page (render_report).
+    href = re.search(r'<a href="(metrics-[0-9a-f]{12}\.csv)">metrics\.csv</a>', reproduce)
+    assert href, "the reproduce section links to no metrics file"
+    assert (rendered[0].parent / href[1]).read_bytes() == (smoke_results / "metrics.csv").read_bytes()
     for line in manifest["config_toml"].splitlines()[:3]:
         assert line.replace('"', "&#34;") in reproduce
 
@@ -404,6 +407,93 @@ def test_failure_while_writing_leaves_the_old_page(small_results, tmp_path, monk
     assert (out / "index.html").read_bytes() == before[0]
     assert (out / "metrics.csv").read_bytes() == before[1]
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Pages without sections: for tests of how a page is written, not of what it shows."""
+    real = report_html.build_page
+    monkeypatch.setattr(report_html, "build_page", lambda run, sections=SECTIONS: real(run, ()))
+
+
+def _links(page: Path) -> set[str]:
+    return set(re.findall(r'href="(metrics[^"]*\.csv)"', page.read_text(encoding="utf-8")))
+
+
+def test_the_page_and_its_data_are_one_unit(quick, small_results, tmp_path):
+    """The page links to a copy of the data named by its content, written before the page: a
+    reader of any page gets that page's data, never a new page beside old data."""
+    out = tmp_path / "out"
+    first = _links(render_report(small_results, out))
+    assert len(first) == 1
+    href = first.pop()
+    data = (small_results / "metrics.csv").read_bytes()
+    assert (out / href).read_bytes() == data == (out / "metrics.csv").read_bytes()
+    assert (out / href).stat().st_mode & 0o777 == 0o644
+    # New data: a new name, the page links to it, the old copy is gone, metrics.csv follows.
+    results = copy_results(small_results, tmp_path / "results")
+    with open(results / "metrics.csv", "ab") as f:
+        f.write(b"one,more,row\n")
+    (second,) = _links(render_report(results, out))
+    assert second != href and (out / second).read_bytes() == (results / "metrics.csv").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(["index.html", "metrics.csv", second])
+    assert (out / "metrics.csv").read_bytes() == (results / "metrics.csv").read_bytes()
+
+
+def test_failure_while_writing_the_data_leaves_the_old_report(quick, small_results, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    before = _old_report(out)
+
+    def full_disk(self, data, *args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        render_report(small_results, out)
+    monkeypatch.undo()
+    assert (out / "index.html").read_bytes() == before[0]
+    assert (out / "metrics.csv").read_bytes() == before[1]
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "metrics.csv"]
+
+
+def test_what_a_killed_render_left_is_removed(quick, small_results, tmp_path):
+    import subprocess
+    import sys
+
+    from vanishing.results import HOST_ID
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / f".index.html.vanishing-{dead.pid}-{HOST_ID}-abcdefgh.tmp"
+    left.write_text("<p>half a page")
+    render_report(small_results, out)
+    assert not left.exists()
+
+
+def test_render_reads_the_results_under_their_lock(quick, small_results, monkeypatch, tmp_path):
+    """manifest.json, the cells and metrics.csv are read while no recorder or train can write
+    them: a writer's exclusive lock is refused meanwhile (recorder_io.reading)."""
+    import fcntl
+
+    from vanishing import recorder_io
+
+    seen = []
+    real_load = report_html.load_run
+
+    def load_and_try_to_write(results_dir):
+        with open(Path(results_dir) / recorder_io.LOCK_NAME, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append("refused")
+            else:
+                seen.append("granted")
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return real_load(results_dir)
+    monkeypatch.setattr(report_html, "load_run", load_and_try_to_write)
+    render_report(copy_results(small_results, tmp_path / "results"), tmp_path / "out")
+    assert seen == ["refused"]
 
 
 def test_failure_while_rendering_leaves_the_old_page(small_results, tmp_path):

@@ -462,3 +462,86 @@ def test_the_lock_keeps_every_update_of_two_processes(tmp_path):
     ids = {c["cell_id"] for c in results.read_manifest(tmp_path)["cells"]}
     assert ids == {f"{name}-{i}" for name in ("a", "b") for i in range(150)}
     assert set(results.read_metrics(tmp_path)["cell_id"]) == ids
+
+
+def test_the_cell_file_is_written_under_the_lock_with_its_rows(tmp_path, monkeypatch):
+    """A reader holding the lock (render) sees a run's cell file and its rows of the same epoch."""
+    import fcntl
+
+    from vanishing import recorder_io
+
+    held = []
+    real_write_cell = results.write_cell
+
+    def write_cell_and_try_the_lock(directory, info, arrays, compressed=True):
+        with open(tmp_path / recorder_io.LOCK_NAME, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held.append(True)
+            else:
+                held.append(False)
+                fcntl.flock(f, fcntl.LOCK_UN)
+        real_write_cell(directory, info, arrays, compressed)
+    monkeypatch.setattr(results, "write_cell", write_cell_and_try_the_lock)
+    x, y = _data((6,))
+    _compiled(dense_model).fit(x, y, epochs=2, verbose=0, callbacks=[GradientRecorder(tmp_path, (x, y))])
+    assert held == [True, True, True]  # epochs 0, 1, 2
+
+
+_LONG = _WORKER.replace("epochs=25", "epochs=int(sys.argv[3])")
+
+
+@pytest.mark.slow  # two recording processes per kill point
+@pytest.mark.parametrize("point", ["cell-write@6", "metrics-write@6", "manifest-write@6"])
+def test_a_recording_killed_in_the_middle_of_a_write_leaves_a_valid_directory(tmp_path, point):
+    """kill -9 of a recording script in the middle of `fit` (here: of a write) leaves a valid directory
+    holding the epochs recorded so far; a second process recording into it meanwhile loses nothing,
+    and no row of one run is mixed into the other's."""
+    import signal
+    import subprocess
+    import sys
+
+    from killing import Run as Watched
+    from killing import environment, wait_until_paused
+
+    from vanishing import recorder_io
+    from vanishing.html import render_report
+
+    out = tmp_path / "results"
+    victim = Watched(subprocess.Popen(
+        [sys.executable, "-c", _LONG, "victim", str(out), "25"], stderr=subprocess.DEVNULL,
+        env=environment(VANISHING_TEST_EVENTS=str(tmp_path / "events"), VANISHING_TEST_PAUSE=point)),
+        tmp_path / "events", tmp_path / "none")
+    survivor = subprocess.Popen([sys.executable, "-c", _LONG, "survivor", str(out), "25"],
+                                env=environment(), stderr=subprocess.PIPE)
+    wait_until_paused(victim, point)
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait(timeout=300)
+    _, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err.decode()[-2000:]
+
+    manifest = results.read_manifest(out)
+    entries = {c["cell_id"]: c for c in manifest["cells"]}
+    assert sorted(entries) == ["survivor", "victim"]
+    lines = (out / "metrics.csv").read_text().splitlines()
+    assert lines[0] == ",".join(results.METRICS_COLUMNS)
+    for run, entry in entries.items():
+        arrays = results.read_cell(out, run)
+        mine = [line for line in lines[1:] if line.split(",", 1)[0] == run]
+        expected = recorder_io.metric_lines(entry, arrays)  # from its own cell file, every epoch in it
+        # Its rows are its own numbers, epoch by epoch from 0, each (epoch, layer) once.
+        assert mine == expected[:len(mine)], run
+        epochs = entry["epochs"]
+        if run == "survivor":
+            assert epochs == 25 and len(mine) == 26 * 3 == len(expected)
+        else:
+            # Killed between two writes of one epoch, a file may be one epoch ahead of the manifest.
+            assert 0 < epochs < 25 and len(mine) in (3 * (epochs + 1), 3 * (epochs + 2))
+            assert arrays["loss"].shape[0] in (epochs + 1, epochs + 2)
+    # The page renders, and what the kill left half-written is recognised as such and removed.
+    render_report(out, tmp_path / "page")
+    left = list(out.rglob("*.tmp"))
+    assert all(results.stale_temp(p) for p in left)
+    results.remove_stale_temp(out)
+    assert not list(out.rglob("*.tmp"))

@@ -266,3 +266,50 @@ def test_train_keeps_the_runs_the_recorder_wrote_into_the_directory(tmp_path):
     metrics = results.read_metrics(out)
     assert list(metrics["cell_id"]).count("mine") == 1 and "dense_1/kernel" in set(metrics["layer_name"])
     assert (out / "cells" / "mine.npz").exists()
+
+
+# --- what a killed writer leaves ------------------------------------------------------------------
+
+def _temp_of(directory, pid: int, host: str = results.HOST_ID, age: float = 0.0):
+    """A temporary file as atomic_path names it, as if process ``pid`` on ``host`` were writing it."""
+    import os
+    import time
+
+    path = directory / f".x.npz.vanishing-{pid}-{host}-{int(age):08d}.tmp"
+    path.write_bytes(b"half a file")
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def test_atomic_path_names_its_temporary_file_after_its_writer(tmp_path):
+    import os
+
+    with results.atomic_path(tmp_path / "cells" / "a.npz") as tmp:
+        assert tmp.name.startswith(f".a.npz.vanishing-{os.getpid()}-{results.HOST_ID}-")
+        assert tmp.name.endswith(".tmp") and not results.stale_temp(tmp)  # its writer is alive
+
+
+def test_only_what_dead_writers_left_is_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    gone = [_temp_of(cells, dead.pid),  # a killed worker's half-written cell
+            _temp_of(tmp_path, 4242, host="0123abcd", age=2 * results.STALE_TEMP_SECONDS)]  # elsewhere, old
+    old = tmp_path / ".manifest.json.k2j4h5g6.tmp"  # named the way older versions did, and old
+    old.write_text("{")
+    os.utime(old, (time.time() - 2 * results.STALE_TEMP_SECONDS,) * 2)
+    gone.append(old)
+    kept = [_temp_of(cells, os.getpid()),  # a live writer's (a recorder writing right now)
+            _temp_of(tmp_path, 4242, host="0123abcd"),  # another host's, recent: it may be writing
+            tmp_path / ".metrics.csv.a1b2c3d4.tmp",  # older naming, recent: whose, is unknown
+            cells / "not-ours.tmp", tmp_path / "metrics.csv", cells / "x.npz"]
+    for path in kept[2:]:
+        path.touch()
+    assert sorted(results.remove_stale_temp(tmp_path)) == sorted(gone)
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in gone)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from vanishing import config, results
@@ -36,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--dry-run", action="store_true",
                        help="print the cells, groups and an estimate of time and memory; "
                        "train and write nothing")
+        s.add_argument("--wait", action="store_true",
+                       help="if another train holds the results directory, wait for it (default: exit 2)")
 
     s = sub.add_parser("train", help="train the cells not already in the results directory")
     experiment_args(s)
@@ -133,6 +137,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         config_toml=text,
         overrides=tuple(args.sets),
         shard=shard,
+        wait=args.wait,
     )
     diverged = sum(c["status"] == "diverged" for c in manifest["cells"])
     print(f"{args.results}: {len(manifest['cells'])} cells ({manifest['cells_trained']} trained, "
@@ -165,8 +170,12 @@ def _merge(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 def _render(args: argparse.Namespace) -> None:
-    from vanishing import html
+    from vanishing import html, lock
 
+    holder = lock.running(args.results)
+    if holder is not None:
+        print(f"vanishing: note: a `vanishing train` is writing to {args.results} ({holder.describe()}); "
+              "this page shows the results of its last completed run", file=sys.stderr)
     page = html.render_report(args.results, args.out, args.templates)
     print(f"wrote {page}", file=sys.stderr)
 
@@ -177,9 +186,23 @@ def _presets() -> None:
         print(f"{name:<10} {raw.get('description', '')}")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the main process is, so that every `finally` runs:
+    the workers are ended, half-written files removed, the lock released."""
+
+
+def _terminated(signum: int, _frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    from vanishing.workers import WorkerFailed
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
+        handlers = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if args.command != "presets":
             _check_paths(args)
@@ -200,6 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         print("vanishing: interrupted; cells already written are kept and reused next run",
               file=sys.stderr)
         return 1
+    except Terminated as e:
+        print(f"vanishing: terminated by {signal.Signals(e.args[0]).name}; cells already written are kept "
+              "and reused next run", file=sys.stderr)
+        return 128 + e.args[0]
+    except WorkerFailed as e:
+        print(f"vanishing: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -10,9 +10,16 @@ script cannot inject markup.
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
 import importlib.resources
 import mimetypes
-import shutil
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +28,10 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from vanishing import fmt
+from vanishing import fmt, lock, recorder_io
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
-from vanishing.results import ResultsError, atomic_path
+from vanishing.results import ResultsError, atomic_path, remove_stale_temp
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
 
@@ -32,6 +39,8 @@ from vanishing.sections.reproduce import rerun_command
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                            "font-src 'none'; script-src 'none'; connect-src 'none'; "
                            "base-uri 'none'; form-action 'none'")
+# The copy of metrics.csv a page links to, named by its content (render_report).
+_LINKED_METRICS = re.compile(r"metrics-[0-9a-f]{12}\.csv")
 
 
 @dataclass(frozen=True)
@@ -151,28 +160,87 @@ def render_html(page: Page, env: jinja2.Environment | None = None) -> str:
 
 
 def render_report(results_dir: Path, out_dir: Path, templates: Path | None = None) -> Path:
-    """Write out_dir/index.html and out_dir/metrics.csv from a results directory.
+    """Write out_dir/index.html, the metrics file it links to and out_dir/metrics.csv.
 
-    Raises ResultsError (naming the file) when the results cannot be read. Both
-    files are replaced atomically and only after the whole page has rendered,
-    so a failure leaves a previous report as it was.
+    Raises ResultsError (naming the file) when the results cannot be read. The
+    results are read under the directory's shared lock, so a train or a
+    recording writing meanwhile is seen before or after its write, never half-way.
+    The page and its data are one unit (``_publish``): nothing is replaced until the
+    whole page has rendered, and the page links to its own content-named copy of
+    the data, written before it.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     env = make_environment(templates)  # a bad --templates fails before any work
-    run = load_run(results_dir)
-    metrics = results_dir / "metrics.csv"
-    if not metrics.is_file():
-        raise ResultsError(f"{metrics}: missing")
+    with recorder_io.reading(results_dir):
+        run = _load(results_dir)
+        metrics = results_dir / "metrics.csv"
+        try:
+            data = metrics.read_bytes()
+        except FileNotFoundError:
+            raise ResultsError(f"{metrics}: missing") from None
     if out_dir.exists() and not out_dir.is_dir():
         raise ResultsError(f"--out: {out_dir} exists and is not a directory")
+    href = f"metrics-{hashlib.sha256(data).hexdigest()[:12]}.csv"
     with np.errstate(all="ignore"):
-        page = build_page(run)
+        page = dataclasses.replace(build_page(run), metrics_href=href)
     text = render_html(page, env)
     out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / "index.html"
-    # Both files are written in full beside their targets first; only then are they renamed
-    # (the page first, on leaving the inner block), so a failure on the way replaces neither.
-    with atomic_path(out_dir / "metrics.csv") as metrics_tmp, atomic_path(index) as index_tmp:
-        shutil.copyfile(metrics, metrics_tmp)
-        index_tmp.write_text(text, encoding="utf-8")
-    return index
+    with _exclusive(out_dir):
+        remove_stale_temp(out_dir, subdirs=())
+        _publish(out_dir, text, data, href)
+    return out_dir / "index.html"
+
+
+def _load(results_dir: Path) -> Run:
+    """The run; a directory a train is still filling for the first time says so."""
+    try:
+        return load_run(results_dir)
+    except ResultsError:
+        holder = lock.running(results_dir)
+        if holder is not None and not (results_dir / "manifest.json").exists():
+            raise ResultsError(f"{results_dir}: `vanishing train` is running there ({holder.describe()}) and "
+                               "has not finished a run yet; render once it has") from None
+        raise
+
+
+def _publish(out_dir: Path, text: str, data: bytes, href: str) -> None:
+    """The data under its content's name, then the page that links to it, then metrics.csv.
+
+    Two renames are not atomic together: renaming index.html and metrics.csv one after the
+    other would show a new page beside the old data for a moment (or for good, if the second
+    write fails). The page's link names its data by content, so whatever page a reader gets,
+    its data is there in full. metrics.csv, the name scripts and older templates use, follows.
+    """
+    linked = out_dir / href
+    existed = linked.exists()  # a render of the same data: a page on disk may link to it
+    with atomic_path(linked) as tmp:
+        tmp.write_bytes(data)
+    try:
+        with atomic_path(out_dir / "index.html") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except BaseException:
+        if not existed:
+            linked.unlink(missing_ok=True)
+        raise
+    with atomic_path(out_dir / "metrics.csv") as tmp:
+        tmp.write_bytes(data)
+    for old in out_dir.iterdir():  # the copies older pages linked to
+        if _LINKED_METRICS.fullmatch(old.name) and old.name != href:
+            old.unlink(missing_ok=True)
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """One render at a time writes into ``directory`` (an flock on the directory itself: no lock
+    file among the published files), so one never deletes the data another's page links to."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # a filesystem without flock: one writer is the norm
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vanishing import recorder_io, results
+from vanishing import recorder_io
 from vanishing.probe import Probe, Recorded, n_samples, recorded_variables, slice_nest
 from vanishing.run_arrays import RunArrays
 from vanishing.stats import attenuation
@@ -86,10 +86,7 @@ class GradientRecorder(keras.callbacks.Callback):
 
     def _write(self, entry: dict[str, Any], data: dict[str, np.ndarray]) -> None:
         """The run so far into the directory: its cell file, manifest entry and metrics rows."""
-        # Uncompressed: rewritten after every epoch, and zlib took 20 ms of it for ~10 % less size
-        # (kernels and statistics are float noise to zlib).
-        results.write_cell(self.directory, entry, data, compressed=False)
-        recorder_io.publish(self.directory, entry, recorder_io.metric_lines(entry, data))
+        recorder_io.publish(self.directory, entry, recorder_io.metric_lines(entry, data), arrays=data)
 
     def _manifest_entry(self, recorded: tuple[Recorded, ...], n: int) -> dict[str, Any]:
         labels = {str(k): recorder_io.json_safe(v) for k, v in self.labels.items()}

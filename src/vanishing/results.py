@@ -16,9 +16,13 @@ interrupted run loses only the group in flight and the next run resumes.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -53,16 +57,30 @@ class ResultsError(Exception):
     """A results directory that cannot be read: the message names the file."""
 
 
+# A temporary file names the process writing it, so that a later run can tell one left by a
+# killed writer (removed) from one a live writer is still filling (left alone):
+# .<name>.vanishing-<pid>-<host>-<random>.tmp, host as a short hash of the host name.
+HOST_ID = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+_TEMP = re.compile(r"\..+\.vanishing-(?P<pid>\d+)-(?P<host>[0-9a-f]{8})-[a-z0-9_]+\.tmp")
+# Before pids were in the name (.<name>.<random>.tmp): whose it is cannot be known, so only an old one goes.
+_OLD_TEMP = re.compile(r"\..+\.(npz|json|csv|py|html)\.[a-z0-9_]{8}\.tmp")
+# A temporary file lives for the seconds its write takes; one this old was left by a dead writer
+# (on another host, or by a pid that is now someone else's).
+STALE_TEMP_SECONDS = 3600.0
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it over ``path`` only on success.
 
     A reader (or a crash) never sees a half-written file: either the old file
-    or the complete new one.
+    or the complete new one. A kill -9 leaves the temporary file behind; its
+    name lets ``remove_stale_temp`` recognise it later.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.vanishing-{os.getpid()}-{HOST_ID}-", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     # mkstemp makes the file private (0600); give it the mode a plain open() would,
     # so a published page or shared results directory stays readable.
@@ -75,6 +93,48 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that pid runs on this host (a reused pid counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def stale_temp(path: Path, now: float | None = None) -> bool:
+    """Whether ``path`` is a temporary file of ours whose writer is gone."""
+    path = Path(path)
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    m = _TEMP.fullmatch(path.name)
+    if m is not None:
+        if m["host"] == HOST_ID and not pid_alive(int(m["pid"])):
+            return True
+        return age > STALE_TEMP_SECONDS
+    return _OLD_TEMP.fullmatch(path.name) is not None and age > STALE_TEMP_SECONDS
+
+
+def remove_stale_temp(directory: Path, subdirs: Iterable[str] = ("cells", "data", "factory")) -> list[Path]:
+    """Remove the temporary files that killed writers left in ``directory`` and its ``subdirs``;
+    never another file, never one a live writer is still filling. Returns those removed."""
+    removed = []
+    for folder in (Path(directory), *(Path(directory) / s for s in subdirs)):
+        try:
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(".tmp")]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            if stale_temp(folder / name):
+                (folder / name).unlink(missing_ok=True)
+                removed.append(folder / name)
+    return removed
 
 
 def write_text(path: Path, text: str) -> None:

@@ -7,13 +7,11 @@ results.py (which only reads and writes files), so each stays one job.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, datafile, recorder_io, results, shards, theory, zoo
+from vanishing import __version__, datafile, lock, recorder_io, results, shards, theory, workers, zoo
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
@@ -186,20 +184,26 @@ def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) 
             for name, values in predicted.items()}
 
 
-_worker_ticks = None  # a worker process's queue back to the progress bar
-
-
-def _worker_start(ticks) -> None:
-    global _worker_ticks
-    _worker_ticks = ticks
+def _worker_start() -> None:
     _, tf = zoo.import_keras()
     # The workers already fill the cores; threads inside each would only contend.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_train(group: tuple[Cell, ...], data: Data, results_dir: Path) -> dict[str, list[str]]:
-    return train_and_write(group, data, results_dir, tick=_worker_ticks.put)
+def _worker_train(task: tuple[tuple[Cell, ...], Data, Path], tick: Callable[[float], None]
+                  ) -> dict[str, list[str]]:
+    group, data, results_dir = task
+    return train_and_write(group, data, results_dir, tick=tick)
+
+
+def describe_group(task: tuple[tuple[Cell, ...], Data, Path]) -> str:
+    """A group as an error message names it."""
+    group = task[0]
+    c = group[0]
+    names = ", ".join(x.cell_id for x in group[:3]) + (", ..." if len(group) > 3 else "")
+    return (f"the group {c.activation}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
+            f"({len(group)} cells: {names})")
 
 
 def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
@@ -211,6 +215,8 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
 
     Compiling a group's loop is single-threaded and takes seconds, so on a
     2-core machine two workers nearly halve the wall time of a whole matrix.
+    Interrupted (Ctrl-C, SIGTERM), the workers end at once: the groups in flight
+    are lost, every group written stays (workers.py).
     """
     lines: dict[str, list[str]] = {}
     if jobs <= 1 or len(groups) <= 1:
@@ -220,31 +226,19 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
             if on_group is not None:
                 on_group(g, len(groups))
         return lines
-    ctx = multiprocessing.get_context("spawn")  # fork after TensorFlow has threads is unsafe
-    ticks = ctx.Queue()
-    with futures.ProcessPoolExecutor(min(jobs, len(groups)), mp_context=ctx,
-                                     initializer=_worker_start, initargs=(ticks,)) as pool:
-        pending = {pool.submit(_worker_train, group, datasets[group[0].data], results_dir)
-                   for group in groups}
-        finished = 0
-        try:
-            while pending:
-                done, pending = futures.wait(pending, timeout=0.25, return_when=futures.FIRST_COMPLETED)
-                while not ticks.empty():
-                    bar.tick(ticks.get())
-                for f in done:
-                    lines.update(f.result())  # a worker's exception surfaces here
-                    finished += 1
-                    bar.group_done()
-                    if on_group is not None:
-                        on_group(finished, len(groups))
-        except BaseException:
-            # Groups not started are dropped; a group already training in the other worker
-            # is let finish (the with-block waits), so its cells are kept for the next run.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    while not ticks.empty():  # the last epochs' ticks may arrive after their group's result
-        bar.tick(ticks.get())
+    finished = 0
+
+    def on_result(_index: int, group_lines: dict[str, list[str]]) -> None:
+        nonlocal finished
+        lines.update(group_lines)
+        finished += 1
+        bar.group_done()
+        if on_group is not None:
+            on_group(finished, len(groups))
+
+    tasks = [(group, datasets[group[0].data], results_dir) for group in groups]
+    workers.run(_worker_train, tasks, jobs, on_tick=bar.tick, on_result=on_result,
+                describe=describe_group, init=_worker_start)
     return lines
 
 
@@ -322,11 +316,33 @@ def train(
     overrides: tuple[str, ...] = (),
     progress: bool | None = None,
     on_group: Callable[[int, int], None] | None = None,
+    wait: bool = False,
     shard: shards.Shard | None = None,
 ) -> dict[str, Any]:
     """Train what is missing and write the whole results directory (of one shard's cells, with
-    ``shard``); returns the manifest."""
+    ``shard``); returns the manifest.
+
+    Holds the directory's train lock throughout (lock.py): another run on it raises
+    lock.Busy naming the holder, or is waited for with ``wait``.
+    """
     results_dir = Path(results_dir)
+    with lock.train_lock(results_dir, command, wait):
+        # What killed writers left is removed first; a live recorder's temporary files stay.
+        results.remove_stale_temp(results_dir)
+        try:
+            return _train_locked(experiment, results_dir, force=force, jobs=jobs, progress=progress,
+                                 on_group=on_group, shard=shard, describe={
+                                     "command": command, "preset": preset, "config_toml": config_toml,
+                                     "overrides": list(overrides)})
+        except BaseException:
+            # The workers are ended by now: their half-written files go with them.
+            results.remove_stale_temp(results_dir)
+            raise
+
+
+def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, jobs: int,
+                  progress: bool | None, on_group: Callable[[int, int], None] | None,
+                  shard: shards.Shard | None, describe: dict[str, Any]) -> dict[str, Any]:
     p = plan(experiment, results_dir, force, shard)
     datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
     check_first_cell(experiment, p, datasets)
@@ -353,15 +369,15 @@ def train(
     manifest = {
         "vanishing_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": command,
-        "preset": preset,
+        "command": describe["command"],
+        "preset": describe["preset"],
         "title": experiment.title,
         "description": experiment.description,
         "source": experiment.source,
         "config": experiment.raw,
-        "config_toml": config_toml,  # the file or preset as written; overrides apply on top
+        "config_toml": describe["config_toml"],  # the file or preset as written; overrides apply on top
         **({} if factory_entry is None else {"factory": factory_entry}),
-        "overrides": list(overrides),
+        "overrides": describe["overrides"],
         "versions": versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
@@ -374,7 +390,8 @@ def train(
         "cells": infos,
     }
     # Runs the Keras recorder wrote into this directory stay, with their rows (under the lock
-    # a recording process takes for its own writes).
+    # a recording process takes for its own writes). metrics.csv is replaced before the
+    # manifest: killed between the two, the next run (which trains nothing) writes both again.
     with recorder_io.locked(results_dir):
         recorded, rows = recorder_io.recorded_runs(results_dir, frozenset(c.cell_id for c in p.cells))
         results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
