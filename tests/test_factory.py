@@ -253,6 +253,7 @@ def _engine_and_factory(cell, data):
     return engine_grad, record.arrays["grad_abs_mean"], engine_arrays, record.arrays
 
 
+@pytest.mark.slow
 def test_the_factory_path_gets_the_engines_gradients_at_initialisation(here):
     cell, data = _one_cell(here, depth=4, epochs=1)
     engine_grad, factory_grad, _, _ = _engine_and_factory(cell, data)
