@@ -51,16 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("report"), metavar="DIR")
     s.add_argument("--templates", type=Path, metavar="DIR", help="render with your own templates")
     s.add_argument("--publish", action="store_true",
-                   help="the directory as a web site gets it: the metrics only gzipped (metrics.csv.gz), "
-                        "no metrics.csv")
+                   help="the directory as a web site gets it: the page and the gzipped metrics it links "
+                        "to, no metrics.csv or metrics.csv.gz")
 
     s = sub.add_parser("report", help="train what is missing, then render")
     experiment_args(s)
     s.add_argument("--out", type=Path, default=Path("report"), metavar="DIR")
     s.add_argument("--templates", type=Path, metavar="DIR", help="render with your own templates")
     s.add_argument("--publish", action="store_true",
-                   help="the directory as a web site gets it: the metrics only gzipped (metrics.csv.gz), "
-                        "no metrics.csv")
+                   help="the directory as a web site gets it: the page and the gzipped metrics it links "
+                        "to, no metrics.csv or metrics.csv.gz")
     # Only to refuse it with a message that says what to do instead (see _report).
     s.add_argument("--shard", help=argparse.SUPPRESS)
 
