@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import re
 import shutil
@@ -181,10 +182,11 @@ def test_reproduce_section_names_command_versions_and_seeds(rendered, smoke_resu
     reproduce = text[text.index('id="reproduce"'):]
     assert manifest["command"] in reproduce
     assert manifest["versions"]["tensorflow"] in reproduce
-    # The link reaches the run's numbers: a copy of its metrics.csv beside the page (render_report).
-    href = re.search(r'<a href="(metrics-[0-9a-f]{12}\.csv)">metrics\.csv</a>', reproduce)
+    # The link reaches the run's numbers: a gzipped copy of its metrics.csv beside the page.
+    href = re.search(r'<a href="(metrics-[0-9a-f]{12}\.csv\.gz)">metrics\.csv\.gz</a>', reproduce)
     assert href, "the reproduce section links to no metrics file"
-    assert (rendered[0].parent / href[1]).read_bytes() == (smoke_results / "metrics.csv").read_bytes()
+    linked = gzip.decompress((rendered[0].parent / href[1]).read_bytes())
+    assert linked == (smoke_results / "metrics.csv").read_bytes()
     for line in manifest["config_toml"].splitlines()[:3]:
         assert line.replace('"', "&#34;") in reproduce
 
@@ -417,7 +419,7 @@ def quick(monkeypatch):
 
 
 def _links(page: Path) -> set[str]:
-    return set(re.findall(r'href="(metrics[^"]*\.csv)"', page.read_text(encoding="utf-8")))
+    return set(re.findall(r'href="(metrics[^"]*\.csv\.gz)"', page.read_text(encoding="utf-8")))
 
 
 def test_the_page_and_its_data_are_one_unit(quick, small_results, tmp_path):
@@ -428,15 +430,18 @@ def test_the_page_and_its_data_are_one_unit(quick, small_results, tmp_path):
     assert len(first) == 1
     href = first.pop()
     data = (small_results / "metrics.csv").read_bytes()
-    assert (out / href).read_bytes() == data == (out / "metrics.csv").read_bytes()
+    assert gzip.decompress((out / href).read_bytes()) == data == (out / "metrics.csv").read_bytes()
+    assert (out / href).read_bytes() == (out / "metrics.csv.gz").read_bytes()
     assert (out / href).stat().st_mode & 0o777 == 0o644
     # New data: a new name, the page links to it, the old copy is gone, metrics.csv follows.
     results = copy_results(small_results, tmp_path / "results")
     with open(results / "metrics.csv", "ab") as f:
         f.write(b"one,more,row\n")
     (second,) = _links(render_report(results, out))
-    assert second != href and (out / second).read_bytes() == (results / "metrics.csv").read_bytes()
-    assert sorted(p.name for p in out.iterdir()) == sorted(["index.html", "metrics.csv", second])
+    assert second != href
+    assert gzip.decompress((out / second).read_bytes()) == (results / "metrics.csv").read_bytes()
+    names = ["index.html", "metrics.csv", "metrics.csv.gz", second]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
     assert (out / "metrics.csv").read_bytes() == (results / "metrics.csv").read_bytes()
 
 

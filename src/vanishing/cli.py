@@ -50,11 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--results", type=Path, default=Path("build/results"), metavar="DIR")
     s.add_argument("--out", type=Path, default=Path("report"), metavar="DIR")
     s.add_argument("--templates", type=Path, metavar="DIR", help="render with your own templates")
+    s.add_argument("--publish", action="store_true",
+                   help="the directory as a web site gets it: the page and the gzipped metrics it links "
+                        "to, no metrics.csv or metrics.csv.gz")
 
     s = sub.add_parser("report", help="train what is missing, then render")
     experiment_args(s)
     s.add_argument("--out", type=Path, default=Path("report"), metavar="DIR")
     s.add_argument("--templates", type=Path, metavar="DIR", help="render with your own templates")
+    s.add_argument("--publish", action="store_true",
+                   help="the directory as a web site gets it: the page and the gzipped metrics it links "
+                        "to, no metrics.csv or metrics.csv.gz")
     # Only to refuse it with a message that says what to do instead (see _report).
     s.add_argument("--shard", help=argparse.SUPPRESS)
 
@@ -176,7 +182,7 @@ def _render(args: argparse.Namespace) -> None:
     if holder is not None:
         print(f"vanishing: note: a `vanishing train` is writing to {args.results} ({holder.describe()}); "
               "this page shows the results of its last completed run", file=sys.stderr)
-    page = html.render_report(args.results, args.out, args.templates)
+    page = html.render_report(args.results, args.out, args.templates, publish=args.publish)
     print(f"wrote {page}", file=sys.stderr)
 
 
