@@ -11,28 +11,6 @@ import pytest
 
 from vanishing import cli, cluster, results, runner
 
-# Two groups of two cells (one per activation; seeds stack), 2 epochs on 40 samples: compiling
-# dominates, and starting the cluster's two worker processes (each imports TensorFlow).
-TINY = """
-title = "cluster"
-[data]
-name = "circles"
-n_samples = 40
-seed = 0
-[model]
-width = 3
-[train]
-epochs = 2
-batch_size = 16
-optimizer = "rmsprop"
-learning_rate = 0.001
-[matrix.main]
-activations = ["tanh", "relu"]
-initializers = ["glorot_uniform"]
-depths = [2]
-seeds = [0, 1]
-"""
-
 
 def _fails(argv: list[str], capsys, *words: str) -> None:
     capsys.readouterr()
@@ -43,36 +21,40 @@ def _fails(argv: list[str], capsys, *words: str) -> None:
         assert word in err, (word, err)
 
 
-def test_a_local_cluster_trains_what_a_local_run_does(tmp_path, monkeypatch, capsys):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY, encoding="utf-8")
-    local, remote = tmp_path / "local", tmp_path / "cluster"
-    assert cli.main(["train", "--config", str(config), "--results", str(local), "--jobs", "1"]) == 0
-    entries = results.read_manifest(local)["cells"]
-    assert len(entries) == 4
-    # resume: one cell is already there; the cluster trains its group's other cell, and the other group
-    kept = entries[0]["cell_id"]
-    results.cell_path(remote, kept).parent.mkdir(parents=True)
-    shutil.copyfile(results.cell_path(local, kept), results.cell_path(remote, kept))
+def test_a_local_cluster_trains_what_a_local_run_does(smoke_results, tmp_path, monkeypatch, capsys):
+    """The local run is the session's smoke run; the cluster (two worker processes) trains its two
+    smallest groups again (depth 2: sigmoid and relu, two cells each) in a copy holding the rest.
+
+    Whole groups: a cell trained in a stack of another size can differ in the last bit (a group
+    of one vs two, found here, not a matter of the cluster; see the report of issue 11).
+    """
+    remote = tmp_path / "cluster"
+    shutil.copytree(smoke_results, remote)
+    entries = results.read_manifest(smoke_results)["cells"]
+    again = [e["cell_id"] for e in entries if e["depth"] == 2]
+    assert len(again) == 4
+    for cell_id in again:  # resume: every other cell stays
+        results.cell_path(remote, cell_id).unlink()
+    (remote / "metrics.csv").unlink()
+    (remote / "manifest.json").unlink()
     shown = []
     monkeypatch.setattr(runner.Progress, "show", lambda self: shown.append((self.groups_done, self.done)))
     capsys.readouterr()
-    assert cli.main(["train", "--config", str(config), "--results", str(remote), "--jobs", "2",
+    assert cli.main(["train", "--preset", "smoke", "--results", str(remote), "--jobs", "2",
                      "--cluster", "local"]) == 0
-    assert "(3 trained, 1 reused, 0 diverged)" in capsys.readouterr().err
-    # the bar ticks as each group comes back: its cells x 2 epochs x (depth 2 + 1) / 5
+    assert f"({len(again)} trained, {len(entries) - len(again)} reused, " in capsys.readouterr().err
+    # the bar ticks as each group comes back: its cells x 5 epochs x (depth 2 + 1) / 5
     assert [g for g, _ in shown] == [0, 1, 1, 2]
-    assert [round(e, 6) for _, e in shown] in ([1.2, 1.2, 3.6, 3.6], [2.4, 2.4, 3.6, 3.6])
-    m = results.read_manifest(remote)
-    assert m["cells"] == entries
-    for e in entries:
-        x, y = results.read_cell(local, e["cell_id"]), results.read_cell(remote, e["cell_id"])
+    assert [round(e, 6) for _, e in shown] == [6, 6, 12, 12]
+    assert results.read_manifest(remote)["cells"] == entries
+    for cell_id in again:
+        x, y = results.read_cell(smoke_results, cell_id), results.read_cell(remote, cell_id)
         assert x.keys() == y.keys()
         for key in x:
             if key != "cell_info":
                 assert x[key].dtype == y[key].dtype, key
-                np.testing.assert_array_equal(x[key], y[key], err_msg=f"{e['cell_id']}: {key}")
-    assert (remote / "metrics.csv").read_bytes() == (local / "metrics.csv").read_bytes()
+                np.testing.assert_array_equal(x[key], y[key], err_msg=f"{cell_id}: {key}")
+    assert (remote / "metrics.csv").read_bytes() == (smoke_results / "metrics.csv").read_bytes()
 
 
 def test_what_cluster_refuses(tmp_path, monkeypatch, capsys):
