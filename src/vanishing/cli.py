@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                        "train and write nothing")
         s.add_argument("--wait", action="store_true",
                        help="if another train holds the results directory, wait for it (default: exit 2)")
+        s.add_argument("--cluster", metavar="ADDRESS",
+                       help="train the groups on a Dask cluster: a scheduler's address (tcp://host:8786), "
+                       "or 'local' for one of --jobs workers on this machine (needs vanishing[dask])")
 
     s = sub.add_parser("train", help="train the cells not already in the results directory")
     experiment_args(s)
@@ -114,6 +117,8 @@ def _fitting_jobs(args: argparse.Namespace, experiment: config.Experiment, shard
     est = estimate.fit(runner.plan(experiment, args.results, args.force, shard=shard), args.jobs, available)
     if args.dry_run:
         print("\n".join(estimate.describe(est, args.results)))
+    if args.cluster not in (None, "local"):
+        return args.jobs  # the groups train on the cluster's machines, not in this one's memory
     if not est.fits:
         raise config.ConfigError(estimate.refusal(est, experiment))
     if est.jobs < args.jobs and not args.dry_run:
@@ -127,6 +132,10 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
     from vanishing import shards
 
     shard = None if args.shard is None else shards.parse(args.shard)
+    if args.cluster is not None:
+        from vanishing import cluster
+
+        cluster.check_address(args.cluster)
     source, text = config.read_source(args.preset, args.config)
     experiment = config.load_text(source, text, args.sets)
     if args.jobs < 1:
@@ -144,6 +153,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         overrides=tuple(args.sets),
         shard=shard,
         wait=args.wait,
+        cluster=args.cluster,
     )
     diverged = sum(c["status"] == "diverged" for c in manifest["cells"])
     print(f"{args.results}: {len(manifest['cells'])} cells ({manifest['cells_trained']} trained, "

@@ -6,6 +6,7 @@ results.py (which only reads and writes files), so each stays one job.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -132,41 +133,68 @@ def load_data(spec: DataSpec) -> Data:
     return Data(found.X, found.y.astype(np.float32), found.classes)
 
 
-def train_and_write(group: tuple[Cell, ...], data: Data, results_dir: Path,
-                    tick: Callable[[float], None] | None = None) -> dict[str, list[str]]:
-    """Train one group and write its cells; the unit of work, in this process or a worker.
+# One cell as trained: its settings and status (the file's cell_json), its arrays, its metrics.csv lines.
+Trained = tuple[dict[str, Any], dict[str, np.ndarray], list[str]]
 
-    Returns each cell's metrics.csv lines, computed while its arrays are in
-    memory: reading every cell back at the end cost seconds on the critical path.
+
+def train_group(group: tuple[Cell, ...], data: Data, tick: Callable[[float], None] | None = None,
+                on_cell: Callable[[Trained], None] | None = None) -> list[Trained]:
+    """Train one group in memory; each cell's (info, arrays, metrics lines). Writes nothing.
+
+    ``on_cell`` sees each cell as soon as it is ready (a factory group's cells train one by
+    one); the metrics lines are computed while the arrays are in memory: reading every cell
+    back at the end cost seconds on the critical path.
     """
     per_epoch = sum((c.depth + 1) / 5 for c in group)
     on_epoch = None if tick is None else (lambda _epoch: tick(per_epoch))
+    done: list[Trained] = []
+
+    def ready(t: Trained) -> None:
+        done.append(t)
+        if on_cell is not None:
+            on_cell(t)
+
     if group[0].factory is not None:
-        return {c.cell_id: write_factory_cell(c, data, results_dir, on_epoch) for c in group}
+        for c in group:
+            ready(train_factory_cell(c, data, on_epoch))
+        return done
     from vanishing import engine
 
     records = engine.train_group(group, data.X, data.y, on_epoch=on_epoch)
     f, fprime = zoo.numpy_activation(group[0].activation)
-    lines = {}
     for r in records:
         arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, data.X)}
         info = cell_info(r.cell, r.status, r.diverged_epoch)
-        results.write_cell(results_dir, info, arrays)
-        lines[r.cell.cell_id] = results.cell_metric_lines(info, arrays)
+        ready((info, arrays, results.cell_metric_lines(info, arrays)))
+    return done
+
+
+def write_trained(results_dir: Path, trained: Trained, lines: dict[str, list[str]]) -> None:
+    """Write one trained cell's file; keep its metrics lines in ``lines``."""
+    info, arrays, cell_lines = trained
+    results.write_cell(results_dir, info, arrays)
+    lines[info["cell_id"]] = cell_lines
+
+
+def train_and_write(group: tuple[Cell, ...], data: Data, results_dir: Path,
+                    tick: Callable[[float], None] | None = None) -> dict[str, list[str]]:
+    """Train one group and write its cells, each as soon as it is ready; the unit of work, in
+    this process or a local worker (which sees the results directory). Returns each cell's
+    metrics.csv lines."""
+    lines: dict[str, list[str]] = {}
+    train_group(group, data, tick, on_cell=lambda t: write_trained(results_dir, t, lines))
     return lines
 
 
-def write_factory_cell(cell: Cell, data: Data, results_dir: Path,
-                       on_epoch: Callable[[int], None] | None) -> list[str]:
-    """Train one factory cell, write its file; its metrics.csv lines."""
+def train_factory_cell(cell: Cell, data: Data, on_epoch: Callable[[int], None] | None) -> Trained:
+    """Train one factory cell in memory: (info, arrays, metrics lines)."""
     from vanishing import factory_cell, recorder_io
 
     record = factory_cell.train_cell(cell, data.X, data.y, len(data.classes), on_epoch)
     entry = record.entry
     # The matrix's settings win over the recorder's guesses (its optimizer is a class name).
     info = {**entry, **cell_info(cell, entry["status"], entry["diverged_epoch"])}
-    results.write_cell(results_dir, info, record.arrays)
-    return recorder_io.metric_lines(info, record.arrays)
+    return info, record.arrays, recorder_io.metric_lines(info, record.arrays)
 
 
 def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
@@ -318,12 +346,15 @@ def train(
     on_group: Callable[[int, int], None] | None = None,
     wait: bool = False,
     shard: shards.Shard | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """Train what is missing and write the whole results directory (of one shard's cells, with
     ``shard``); returns the manifest.
 
     Holds the directory's train lock throughout (lock.py): another run on it raises
-    lock.Busy naming the holder, or is waited for with ``wait``.
+    lock.Busy naming the holder, or is waited for with ``wait``. With ``cluster`` (an address,
+    or ``local``) the groups train on that Dask cluster's workers (cluster.py) and this process
+    writes their cells.
     """
     results_dir = Path(results_dir)
     with lock.train_lock(results_dir, command, wait):
@@ -331,7 +362,7 @@ def train(
         results.remove_stale_temp(results_dir)
         try:
             return _train_locked(experiment, results_dir, force=force, jobs=jobs, progress=progress,
-                                 on_group=on_group, shard=shard, describe={
+                                 on_group=on_group, shard=shard, cluster=cluster, describe={
                                      "command": command, "preset": preset, "config_toml": config_toml,
                                      "overrides": list(overrides)})
         except BaseException:
@@ -342,10 +373,24 @@ def train(
 
 def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, jobs: int,
                   progress: bool | None, on_group: Callable[[int, int], None] | None,
-                  shard: shards.Shard | None, describe: dict[str, Any]) -> dict[str, Any]:
+                  shard: shards.Shard | None, describe: dict[str, Any],
+                  cluster: str | None = None) -> dict[str, Any]:
     p = plan(experiment, results_dir, force, shard)
     datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
     check_first_cell(experiment, p, datasets)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if cluster is not None and p.groups:  # connected before anything is written: a bad address exits 2
+            from vanishing import cluster as dask_cluster
+
+            client = stack.enter_context(dask_cluster.connect(cluster, jobs))
+        return _train_planned(experiment, results_dir, p, datasets, jobs, progress, on_group, shard,
+                              describe, client)
+
+
+def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets: dict[DataSpec, Data],
+                   jobs: int, progress: bool | None, on_group: Callable[[int, int], None] | None,
+                   shard: shards.Shard | None, describe: dict[str, Any], client: Any) -> dict[str, Any]:
     for spec, data in datasets.items():
         results.write_dataset(results_dir, spec.dataset_id, data.X, data.y)
     factory_entry = keep_factory(experiment, results_dir)
@@ -353,7 +398,12 @@ def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, job
     bar = Progress(len(p.groups), p.model_epochs, progress)
     start = time.perf_counter()
     try:
-        lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
+        if client is not None:
+            from vanishing import cluster as dask_cluster
+
+            lines = dask_cluster.train_groups(client, p.groups, datasets, results_dir, bar, on_group)
+        else:
+            lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
