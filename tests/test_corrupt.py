@@ -259,12 +259,14 @@ TOP_KEYS = ["format", "format_version", "cells", "datasets", "matrices", "primar
             "platform", "overrides", "train_seconds", "title", "metrics_sha256", "config"]
 CELL_KEYS = ["cell_id", "depth", "width", "seed", "activation", "initializer", "status", "diverged_epoch",
              "learning_rate", "matrices", "source", "layers", "dataset_id"]
+PART_KEYS = ["name", "classes", "shape", "n_samples", "n_features", "positive_fraction", "path", "npz_sha256",
+             "depths", "activations", "initializers", "optimizer"]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(where=st.sampled_from(["top", "cell", "dataset", "matrix"]), key=st.sampled_from(TOP_KEYS + CELL_KEYS),
-       value=JSON)
+@given(where=st.sampled_from(["top", "cell", "dataset", "matrix"]),
+       key=st.sampled_from(TOP_KEYS + CELL_KEYS + PART_KEYS), value=JSON)
 def test_any_manifest_is_read_or_refused(where, key, value, small_results, tmp_path_factory):
     d = tmp_path_factory.getbasetemp() / "fuzz-manifest"
     if not d.exists():

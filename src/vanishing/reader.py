@@ -328,7 +328,7 @@ def primary_study(manifest: dict[str, Any], cells: list[CellStats]) -> Study | N
             pass  # a hand-edited entry: derive it as for older results
     if not cells:
         return None
-    names = [m.get("name") for m in manifest.get("matrices") or [] if isinstance(m, dict)]
+    names = [m.name for m in read_matrices(manifest)]
     first = [c for c in cells if names and names[0] in c.matrices] or cells
     counts = Counter((c.dataset_id, c.optimizer, c.learning_rate) for c in first)
     dataset_id, optimizer, rate = counts.most_common(1)[0][0]
