@@ -88,6 +88,11 @@ def _wrong_shape(d: Path) -> str:
     return _cell_file(d).name
 
 
+def _wrong_snapshot(d: Path) -> str:
+    _rewrite_cell(_cell_file(d), lambda a: a.__setitem__("act_values_2", a["act_values_2"][:, :, :2]))
+    return "'act_values_2'"
+
+
 def _manifest_gone(d: Path) -> str:
     (d / "manifest.json").unlink()
     return "manifest.json"
@@ -148,6 +153,7 @@ CORRUPTIONS = {
     "garbage cell": _garbage_cell,
     "cell missing an array": _missing_array,
     "cell with a wrong-shape array": _wrong_shape,
+    "cell with a wrong-shape snapshot": _wrong_snapshot,
     "cell settings disagree": _set_entry("width", 7),
     "depth not a number": _set_entry("depth", "abc"),
     "cell id is an absolute path": _set_entry("cell_id", "/etc/passwd"),
@@ -251,10 +257,9 @@ def test_train_retrains_exactly_the_unreadable_cell_and_says_so(smoke_experiment
 
 # --- fuzz: whatever manifest.json holds, the reader answers or refuses -----------------------------
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                max_size=3),
-                    max_leaves=6)
+LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+JSON = (LEAF | st.lists(LEAF, max_size=3) | st.dictionaries(st.text(max_size=5), LEAF, max_size=3)
+        | st.lists(st.dictionaries(st.text(max_size=5), LEAF, max_size=2), max_size=2))
 TOP_KEYS = ["format", "format_version", "cells", "datasets", "matrices", "primary", "factory", "versions",
             "platform", "overrides", "train_seconds", "title", "metrics_sha256", "config"]
 CELL_KEYS = ["cell_id", "depth", "width", "seed", "activation", "initializer", "status", "diverged_epoch",

@@ -24,7 +24,7 @@ from vanishing.results import METRICS_COLUMNS, ResultsError, dataset_path, file_
 Shapes = Mapping[str, tuple[int, ...]]
 
 # The settings a cell file and its manifest entry must agree on (when both name them).
-SETTINGS = ("activation", "initializer", "depth", "width", "seed", "dataset_id", "optimizer",
+SETTINGS = ("cell_id", "activation", "initializer", "depth", "width", "seed", "dataset_id", "optimizer",
             "learning_rate", "epochs", "batch_size", "factory", "factory_sha256")
 # What the recorder stores per (epoch, weight matrix); the reader and metrics.csv need each.
 RECORDED = ("weight_mean", "weight_std", "grad_mean", "grad_std", "grad_abs_mean", "grad_norm",
@@ -112,10 +112,23 @@ def _matrix_problem(shapes: Shapes, depth: int, every: bool) -> str | None:
     for key in ("delta_rms", "grad_sample_rms"):
         if key in shapes:
             expected[key] = (e, layers)
+    expected |= _snapshots(shapes, [shapes[f"kernel_{layer}"][2] for layer in range(1, layers + 1)])
+    if all(k in shapes for k in ("boundary_x", "boundary_y", "boundary_logit")):
+        expected["boundary_logit"] = (*shapes["boundary_y"][:1], *shapes["boundary_x"][:1])
     for key in ("theory_glorot_grad_rms", "theory_meanfield_grad_rms"):
         if key in shapes:
             expected[key] = (layers,)
     return _shape_problem(shapes, expected)
+
+
+def _snapshots(shapes: Shapes, fan_outs: list[int]) -> dict[str, tuple[int, ...]]:
+    """The shapes of the activation and delta snapshots, when stored: [snapshots, S, fan_out]."""
+    if "act_snapshot_epochs" not in shapes or "act_sample_index" not in shapes:
+        return {}
+    n_s = (*shapes["act_snapshot_epochs"][:1], *shapes["act_sample_index"][:1])
+    out = {f"delta_values_{layer}": (*n_s, fan_out) for layer, fan_out in enumerate(fan_outs, start=1)}
+    out |= {f"act_values_{layer}": (*n_s, fan_out) for layer, fan_out in enumerate(fan_outs[:-1], start=1)}
+    return {k: v for k, v in out.items() if k in shapes}
 
 
 def _recorded_problem(shapes: Shapes, layers: int, every: bool) -> str | None:
