@@ -225,3 +225,45 @@ def factory_results(directory: Path, *, epochs: int = 4, source: str | None = FA
                 rows.append(",".join(str(row.get(c, "")) for c in results.METRICS_COLUMNS))
     (directory / "metrics.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return directory
+
+
+# --- editing a trained directory as its writers would -------------------------------------------
+
+def relabel_cell(directory: Path, cell_id: str, **settings) -> None:
+    """Change settings in a cell's file (its ``cell_json``) as in its manifest entry: render refuses
+    a cell whose file and entry disagree."""
+    import json
+
+    from vanishing import results
+
+    path = results.cell_path(directory, cell_id)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["cell_json"] = np.array(json.dumps({**json.loads(str(arrays["cell_json"])), **settings},
+                                              sort_keys=True))
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def rehash_metrics(directory: Path) -> None:
+    """Record metrics.csv's sha256 in the manifest, as a writer of metrics.csv does."""
+    import json
+
+    from vanishing import results
+
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["metrics_sha256"] = results.file_sha256(directory / "metrics.csv")
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def matrix_cell_arrays(depth: int, width: int, features: int = 2, epochs: int = 1) -> dict[str, np.ndarray]:
+    """Zero arrays of the shapes a built-in cell's file holds (what `train` checks before reusing it)."""
+    e, fans = epochs + 1, [features, *[width] * depth, 1]
+    act = ("act_mean", "act_std", "act_saturated_frac", "act_dead_frac")
+    arrays = {"loss": np.zeros(e), "accuracy": np.zeros(e), "step_grad_abs_mean": np.zeros((e, depth + 1)),
+              **{k: np.zeros((e, depth)) for k in act}}
+    for layer in range(1, depth + 2):
+        kernel = np.zeros((e, fans[layer - 1], fans[layer]))
+        arrays[f"kernel_{layer}"] = arrays[f"grad_kernel_{layer}"] = kernel
+    return arrays

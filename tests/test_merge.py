@@ -267,6 +267,11 @@ def test_datasets_are_copied_and_must_agree(tmp_path, capsys):
     for u, v in zip(results.read_dataset(a, fakes.FILE_DATASET["dataset_id"]),
                     results.read_dataset(tmp_path / "out", fakes.FILE_DATASET["dataset_id"])):
         np.testing.assert_array_equal(u, v)
+    # OUT's manifest keeps the sha256 of its own copies, which render checks
+    merged = results.read_manifest(tmp_path / "out")
+    assert [e["npz_sha256"] for e in merged["datasets"]] == [
+        results.file_sha256(results.dataset_path(tmp_path / "out", fakes.FILE_DATASET["dataset_id"]))]
+    assert merged["metrics_sha256"] == results.file_sha256(tmp_path / "out" / "metrics.csv")
     X[5, 1, 1, 0] += 1
     _with_data(b, X)
     _fails(["merge", str(tmp_path / "out2"), str(a), str(b)], capsys,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
+import fakes
 import pytest
 
 from vanishing import cli, config, results, runner, shards
@@ -121,8 +121,8 @@ def test_plan_splits_the_config_not_what_is_on_disk(tmp_path):
     assert sorted(c for g in empty.groups for c in [x.cell_id for x in g]) == sorted(c.cell_id for c in mine)
     full = tmp_path / "full"
     theirs = shards.select(cells, Shard(1, 3))
-    for c in [mine[0], *theirs]:  # only what plan reads: the settings a cell file carries
-        results.write_cell(full, runner.cell_info(c), {"loss": np.zeros(1)})
+    for c in [mine[0], *theirs]:  # only what plan reads: the settings a cell file carries, its arrays' shapes
+        results.write_cell(full, runner.cell_info(c), fakes.matrix_cell_arrays(c.depth, c.width))
     p = runner.plan(experiment, full, shard=Shard(2, 3))
     assert p.cells == empty.cells and p.done == {mine[0].cell_id}
     assert not {c.cell_id for g in p.groups for c in g} & {c.cell_id for c in theirs}

@@ -29,7 +29,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from vanishing import fmt, lock, recorder_io
+from vanishing import fmt, integrity, lock, recorder_io
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
 from vanishing.results import ResultsError, atomic_path, remove_stale_temp
@@ -187,6 +187,8 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
             data = metrics.read_bytes()
         except FileNotFoundError:
             raise ResultsError(f"{metrics}: missing") from None
+        integrity.check_metrics(metrics, data, run.manifest)
+        integrity.check_datasets(results_dir, run.manifest)
     if out_dir.exists() and not out_dir.is_dir():
         raise ResultsError(f"--out: {out_dir} exists and is not a directory")
     # Named by the CSV's own sha256 (what `sha256sum` of the decompressed file says), not by the

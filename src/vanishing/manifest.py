@@ -78,9 +78,14 @@ def _int_or_none(x: Any) -> int | None:
         return None
 
 
+def _list(x: Any) -> list[Any]:
+    """A list from the manifest; anything else (a hand-edited number, text, table) as empty."""
+    return x if isinstance(x, list) else []
+
+
 def read_datasets(manifest: dict[str, Any]) -> tuple[Dataset, ...]:
     out = []
-    for d in manifest.get("datasets") or []:
+    for d in _list(manifest.get("datasets")):
         if not isinstance(d, dict) or "dataset_id" not in d:
             continue
         fraction = d.get("positive_fraction")
@@ -90,18 +95,18 @@ def read_datasets(manifest: dict[str, Any]) -> tuple[Dataset, ...]:
                            float(fraction) if isinstance(fraction, (int, float)) else None,
                            shape=tuple(n for n in map(_int_or_none, shape) if n is not None),
                            n_classes=_int_or_none(d.get("n_classes")),
-                           classes=tuple(map(str, d.get("classes") or ())), path=str(d.get("path") or "")))
+                           classes=tuple(map(str, _list(d.get("classes")))), path=str(d.get("path") or "")))
     return tuple(out)
 
 
 def read_matrices(manifest: dict[str, Any]) -> tuple[MatrixAxes, ...]:
     out = []
-    for m in manifest.get("matrices") or []:
+    for m in _list(manifest.get("matrices")):
         if not isinstance(m, dict):
             continue
-        depths = tuple(d for d in (_int_or_none(x) for x in m.get("depths") or []) if d is not None)
-        out.append(MatrixAxes(str(m.get("name", "")), tuple(map(str, m.get("activations") or [])),
-                              tuple(map(str, m.get("initializers") or [])), depths))
+        depths = tuple(d for d in (_int_or_none(x) for x in _list(m.get("depths"))) if d is not None)
+        out.append(MatrixAxes(str(m.get("name", "")), tuple(map(str, _list(m.get("activations")))),
+                              tuple(map(str, _list(m.get("initializers")))), depths))
     return tuple(out)
 
 
@@ -140,7 +145,7 @@ def read_provenance(m: dict[str, Any], results_dir: Path) -> Provenance:
     return Provenance(
         title=str(m.get("title") or ""), created=str(m.get("created") or ""),
         vanishing_version=str(m.get("vanishing_version") or ""), command=str(m.get("command") or ""),
-        preset=str(m.get("preset") or ""), overrides=tuple(str(o) for o in m.get("overrides") or ()),
+        preset=str(m.get("preset") or ""), overrides=tuple(str(o) for o in _list(m.get("overrides"))),
         config_toml=str(m.get("config_toml") or ""), versions=_pairs(m.get("versions")),
         platform=_pairs(m.get("platform")),
         train_seconds=float(seconds) if isinstance(seconds, (int, float)) else None,

@@ -96,10 +96,18 @@ def merge(out: Path, dirs: Sequence[Path], command: str = "") -> Merged:
     rows = recorded_rows(sources, recorded)
     copied = copy_files(out, [*matrix, *recorded], datasets, sources)
     manifest = merged_manifest(base, sources, matrix + recorded, datasets, command)
+    manifest["datasets"] = [with_data_hash(out, e) for e in manifest["datasets"]]
     with recorder_io.locked(out):
-        results.write_metrics(out, list(lines), known=lines, extra=rows)
-        results.write_manifest(out, manifest)
+        sha = results.write_metrics(out, list(lines), known=lines, extra=rows)
+        results.write_manifest(out, {**manifest, "metrics_sha256": sha})
     return Merged(len(matrix), len(recorded), copied, len(order))
+
+
+def with_data_hash(out: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's entry with the sha256 of the copy OUT holds (the entry may be another input's)."""
+    path = results.dataset_path(out, entry["dataset_id"])
+    kept = {k: v for k, v in entry.items() if k != "npz_sha256"}
+    return {**kept, "npz_sha256": results.file_sha256(path)} if path.exists() else kept
 
 
 def merged_manifest(base: dict[str, Any], sources: Sequence[Source], cells: Sequence[Found],

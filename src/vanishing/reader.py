@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vanishing import integrity
 from vanishing.manifest import (
     Dataset,
     FactorySource,
@@ -194,14 +195,20 @@ def load_run(results_dir: Path) -> Run:
     for i, entry in enumerate(manifest["cells"]):
         if not isinstance(entry, dict) or "cell_id" not in entry:
             raise ResultsError(f"{results_dir / 'manifest.json'}: cells[{i}] has no 'cell_id'")
-        cell_id = str(entry["cell_id"])
-        path = cell_path(results_dir, cell_id)
+        cell_id = entry["cell_id"]
+        path = cell_path(results_dir, cell_id)  # refuses an id that is not a plain file name
         if not path.exists():
             missing.append(cell_id)
             continue
         arrays = read_cell(results_dir, cell_id)
+        stored = arrays.pop("cell_info")
+        problem = (integrity.settings_disagree(stored, entry) if isinstance(stored, dict)
+                   else "its 'cell_json' is not an object")
         # The manifest's entry is the run's word on status; the npz's own copy fills gaps.
-        info = {**arrays.pop("cell_info"), **entry}
+        info = {**stored, **entry} if problem is None else {}
+        problem = problem or integrity.arrays_problem({k: np.shape(a) for k, a in arrays.items()}, info)
+        if problem is not None:
+            raise ResultsError(f"{path}: {problem}")
         try:
             if info.get("source") == KERAS:
                 recorded.append(recorded_run(info, arrays))
@@ -321,7 +328,7 @@ def primary_study(manifest: dict[str, Any], cells: list[CellStats]) -> Study | N
             pass  # a hand-edited entry: derive it as for older results
     if not cells:
         return None
-    names = [m.get("name") for m in manifest.get("matrices") or [] if isinstance(m, dict)]
+    names = [m.name for m in read_matrices(manifest)]
     first = [c for c in cells if names and names[0] in c.matrices] or cells
     counts = Counter((c.dataset_id, c.optimizer, c.learning_rate) for c in first)
     dataset_id, optimizer, rate = counts.most_common(1)[0][0]

@@ -132,7 +132,7 @@ def publish(directory: Path, entry: dict[str, Any], lines: list[str],
                 manifest.setdefault(key, value)
         manifest["cells"] = [*(c for c in manifest["cells"]
                                if not (isinstance(c, dict) and c.get("cell_id") == entry["cell_id"])), entry]
-        _write_metrics(directory, entry["cell_id"], lines)
+        manifest["metrics_sha256"] = _write_metrics(directory, entry["cell_id"], lines)
         results.write_manifest(directory, manifest)
 
 
@@ -154,11 +154,12 @@ def _metrics_rows(directory: Path, keep: Callable[[str], bool]) -> list[str]:
     return buffer.getvalue().splitlines()
 
 
-def _write_metrics(directory: Path, run: str, lines: list[str]) -> None:
-    """metrics.csv with this run's rows replaced; other rows kept, mapped onto today's columns."""
+def _write_metrics(directory: Path, run: str, lines: list[str]) -> str:
+    """metrics.csv with this run's rows replaced; other rows kept, mapped onto today's columns.
+    The sha256 of what it wrote."""
     kept = _metrics_rows(directory, lambda cell_id: cell_id != run)
-    results.write_text(Path(directory) / "metrics.csv",
-                       "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n")
+    text = "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n"
+    return results.write_metrics_text(directory, text)
 
 
 def recorded_runs(directory: Path, exclude: frozenset[str] = frozenset()

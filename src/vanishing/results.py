@@ -149,8 +149,28 @@ def write_npz(path: Path, arrays: dict[str, Any], compressed: bool = True) -> No
 
 # --- cells -------------------------------------------------------------------
 
+# Cell ids, dataset ids and recorded runs' names are plain file names: a manifest naming
+# "../x" or "/etc/x" must not make a reader open a file outside the results directory.
+SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+def safe_name(name: object) -> bool:
+    return isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None and name not in (".", "..")
+
+
+def _checked(results_dir: Path, kind: str, name: str) -> str:
+    if not safe_name(name):
+        raise ResultsError(f"{Path(results_dir) / 'manifest.json'}: {kind} id {name!r} is not a plain file "
+                           "name (letters, digits, '.', '_', '-'); refused")
+    return name
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def cell_path(results_dir: Path, cell_id: str) -> Path:
-    return Path(results_dir) / "cells" / f"{cell_id}.npz"
+    return Path(results_dir) / "cells" / f"{_checked(results_dir, 'cell', cell_id)}.npz"
 
 
 def write_cell(results_dir: Path, cell_info: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -169,20 +189,25 @@ def open_cell(results_dir: Path, cell_id: str) -> Iterator[tuple[dict[str, Any],
     """
     path = cell_path(results_dir, cell_id)
     try:
-        z = np.load(path, allow_pickle=False)
+        f = open(path, "rb")  # noqa: SIM115 (closed below; np.load(path) leaks it on a bad file)
     except FileNotFoundError:
         raise ResultsError(f"{path}: missing (the manifest lists cell {cell_id!r})") from None
-    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, ...
+    except OSError as e:
         raise ResultsError(f"{path}: not a readable cell file ({e})") from None
-    with z:
-        if "cell_json" not in z.files:
-            raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
+    with f:
         try:
-            yield json.loads(str(z["cell_json"])), z
-        except KeyError as e:
-            raise ResultsError(f"{path}: array {e} missing") from None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # read lazily
+            z = np.load(f, allow_pickle=False)
+        except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, ...
             raise ResultsError(f"{path}: not a readable cell file ({e})") from None
+        with z:
+            if "cell_json" not in z.files:
+                raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
+            try:
+                yield json.loads(str(z["cell_json"])), z
+            except KeyError as e:
+                raise ResultsError(f"{path}: array {e} missing") from None
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # read lazily
+                raise ResultsError(f"{path}: not a readable cell file ({e})") from None
 
 
 def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
@@ -196,7 +221,7 @@ def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
 def read_cell_info(results_dir: Path, cell_id: str) -> dict[str, Any] | None:
     """The settings a stored cell was trained with, or None when absent or unreadable."""
     try:
-        with np.load(cell_path(results_dir, cell_id), allow_pickle=False) as z:
+        with open(cell_path(results_dir, cell_id), "rb") as f, np.load(f, allow_pickle=False) as z:
             return json.loads(str(z["cell_json"]))
     except Exception:
         return None
@@ -205,18 +230,20 @@ def read_cell_info(results_dir: Path, cell_id: str) -> dict[str, Any] | None:
 # --- datasets ----------------------------------------------------------------
 
 def dataset_path(results_dir: Path, dataset_id: str) -> Path:
-    return Path(results_dir) / "data" / f"{dataset_id}.npz"
+    return Path(results_dir) / "data" / f"{_checked(results_dir, 'dataset', dataset_id)}.npz"
 
 
-def write_dataset(results_dir: Path, dataset_id: str, X: np.ndarray, y: np.ndarray) -> None:
-    write_npz(dataset_path(results_dir, dataset_id),
-              {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)})
+def write_dataset(results_dir: Path, dataset_id: str, X: np.ndarray, y: np.ndarray) -> str:
+    """Write data/<dataset_id>.npz; the sha256 of the file's bytes (the manifest's npz_sha256)."""
+    path = dataset_path(results_dir, dataset_id)
+    write_npz(path, {"X": np.asarray(X, np.float32), "y": np.asarray(y, np.float32)})
+    return file_sha256(path)
 
 
 def read_dataset(results_dir: Path, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
     path = dataset_path(results_dir, dataset_id)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             return z["X"], z["y"]
     except FileNotFoundError:
         raise ResultsError(f"{path}: missing (the manifest lists dataset {dataset_id!r})") from None
@@ -310,9 +337,9 @@ def _csv_field(text: str) -> str:
 
 
 def write_metrics(results_dir: Path, cell_ids: Iterable[str],
-                  known: dict[str, list[str]] | None = None, extra: Iterable[str] = ()) -> None:
+                  known: dict[str, list[str]] | None = None, extra: Iterable[str] = ()) -> str:
     """metrics.csv for the given cells, in that order, then the ``extra`` lines (rows kept as
-    they are, e.g. a recorded run's).
+    they are, e.g. a recorded run's); the sha256 of what it wrote (the manifest's metrics_sha256).
 
     ``known`` holds lines already computed (by the workers that trained those
     cells, from the arrays in memory); the others come from their npz files,
@@ -327,7 +354,14 @@ def write_metrics(results_dir: Path, cell_ids: Iterable[str],
         with open_cell(results_dir, cell_id) as (info, arrays):
             parts.extend(cell_metric_lines(info, arrays))
     parts.extend(extra)
-    write_text(Path(results_dir) / "metrics.csv", "\n".join(parts) + "\n")
+    return write_metrics_text(results_dir, "\n".join(parts) + "\n")
+
+
+def write_metrics_text(results_dir: Path, text: str) -> str:
+    data = text.encode("utf-8")
+    with atomic_path(Path(results_dir) / "metrics.csv") as tmp:
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_metrics(results_dir: Path) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from vanishing import __version__, datafile, lock, recorder_io, results, shards, theory, workers, zoo
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
+from vanishing.integrity import cell_file_problem
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Plan:
     cells: tuple[Cell, ...]
     done: frozenset[str]
     groups: tuple[tuple[Cell, ...], ...]
+    unreadable: tuple[str, ...] = ()  # cells whose file is there but cannot be reused: trained again
 
     @property
     def model_epochs(self) -> float:
@@ -44,19 +46,23 @@ def plan(experiment: Experiment, results_dir: Path, force: bool = False,
     cells = experiment.cells()
     if shard is not None:  # split from the whole config, before looking at the disk
         cells = shards.select(cells, shard)
-    done = set()
-    if not force:
-        for c in cells:
-            info = results.read_cell_info(results_dir, c.cell_id)
-            if info is not None and all(info.get(k) == v for k, v in c.settings().items()):
-                done.add(c.cell_id)
+    done, unreadable = set(), []
+    for c in [] if force else cells:
+        path = results.cell_path(results_dir, c.cell_id)
+        info = results.read_cell_info(results_dir, c.cell_id)
+        if info is None or not all(info.get(k) == v for k, v in c.settings().items()):
+            unreadable += [c.cell_id] if info is None and path.exists() else []
+        elif cell_file_problem(path, info) is None:  # opens, with every array it needs
+            done.add(c.cell_id)
+        else:
+            unreadable.append(c.cell_id)
     groups: dict[tuple, list[Cell]] = {}
     for c in cells:
         if c.cell_id not in done:
             groups.setdefault(c.group_key, []).append(c)
     # Deepest first: the slowest groups start while the progress bar is still young.
     order = sorted(groups.values(), key=lambda g: -g[0].depth)
-    return Plan(tuple(cells), frozenset(done), tuple(tuple(g) for g in order))
+    return Plan(tuple(cells), frozenset(done), tuple(tuple(g) for g in order), tuple(unreadable))
 
 
 def versions() -> dict[str, str]:
@@ -163,7 +169,7 @@ def train_group(group: tuple[Cell, ...], data: Data, tick: Callable[[float], Non
     records = engine.train_group(group, data.X, data.y, on_epoch=on_epoch)
     f, fprime = zoo.numpy_activation(group[0].activation)
     for r in records:
-        arrays = {**r.arrays, **theory_predictions(f, fprime, r.arrays, data.X)}
+        arrays = {**r.arrays, **theory.scaled_predictions(f, fprime, r.arrays, data.X)}
         info = cell_info(r.cell, r.status, r.diverged_epoch)
         ready((info, arrays, results.cell_metric_lines(info, arrays)))
     return done
@@ -195,21 +201,6 @@ def train_factory_cell(cell: Cell, data: Data, on_epoch: Callable[[int], None] |
     # The matrix's settings win over the recorder's guesses (its optimizer is a class name).
     info = {**entry, **cell_info(cell, entry["status"], entry["diverged_epoch"])}
     return info, record.arrays, recorder_io.metric_lines(info, record.arrays)
-
-
-def theory_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
-    """Each layer's per-example gradient RMS at init as theory predicts it (theory.py).
-
-    Theory predicts ratios between layers, not the error at the logit; the
-    predictions are scaled to the measured output layer, so layer by layer they
-    read in the same units as ``grad_sample_rms``.
-    """
-    layers = arrays["grad_sample_rms"].shape[1]
-    kernels = [arrays[f"kernel_{layer}"][0] for layer in range(1, layers + 1)]
-    predicted = theory.predict_grad_rms(f, fprime, kernels, X)
-    scale = arrays["grad_sample_rms"][0, -1]
-    return {f"theory_{name}_grad_rms": (values * scale).astype(np.float32)
-            for name, values in predicted.items()}
 
 
 def _worker_start() -> None:
@@ -270,20 +261,23 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     return lines
 
 
-def describe_data(spec: DataSpec, data: Data) -> dict[str, Any]:
-    """A dataset's entry in the manifest."""
+def describe_data(spec: DataSpec, data: Data, npz_sha256: str = "") -> dict[str, Any]:
+    """A dataset's entry in the manifest (``npz_sha256``: of its data/*.npz file's bytes)."""
     shape = [int(d) for d in data.X.shape[1:]]
     binary = len(data.classes) == 2
     return {"dataset_id": spec.dataset_id, "name": spec.name, **spec.kwargs,
             "n_samples": int(data.X.shape[0]), "n_features": int(np.prod(shape)), "shape": shape,
             "n_classes": len(data.classes), "classes": list(data.classes),
-            "positive_fraction": round(float(np.mean(data.y == 1)), 4) if binary else None}
+            "positive_fraction": round(float(np.mean(data.y == 1)), 4) if binary else None,
+            **({"npz_sha256": npz_sha256} if npz_sha256 else {})}
 
 
-def study(experiment: Experiment, datasets: dict[DataSpec, Data]) -> dict[str, Any]:
+def study(experiment: Experiment, datasets: dict[DataSpec, Data],
+          hashes: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest's description of what was studied: datasets, matrices, the primary study."""
     return {
-        "datasets": [describe_data(spec, data) for spec, data in datasets.items()],
+        "datasets": [describe_data(spec, data, (hashes or {}).get(spec.dataset_id, ""))
+                     for spec, data in datasets.items()],
         "matrices": [{"name": m.name, "activations": list(m.activations),
                       "initializers": [i.label for i in m.initializers],
                       "depths": list(m.depths), "seeds": list(m.seeds),
@@ -376,6 +370,9 @@ def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, job
                   shard: shards.Shard | None, describe: dict[str, Any],
                   cluster: str | None = None) -> dict[str, Any]:
     p = plan(experiment, results_dir, force, shard)
+    if p.unreadable:
+        print(f"vanishing: {len(p.unreadable)} cell file(s) unreadable or incomplete, trained again: "
+              f"{', '.join(p.unreadable)}", file=sys.stderr)
     datasets = {d: load_data(d) for d in dict.fromkeys(c.data for c in p.cells)}
     check_first_cell(experiment, p, datasets)
     with contextlib.ExitStack() as stack:
@@ -391,8 +388,8 @@ def _train_locked(experiment: Experiment, results_dir: Path, *, force: bool, job
 def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets: dict[DataSpec, Data],
                    jobs: int, progress: bool | None, on_group: Callable[[int, int], None] | None,
                    shard: shards.Shard | None, describe: dict[str, Any], client: Any) -> dict[str, Any]:
-    for spec, data in datasets.items():
-        results.write_dataset(results_dir, spec.dataset_id, data.X, data.y)
+    hashes = {spec.dataset_id: results.write_dataset(results_dir, spec.dataset_id, data.X, data.y)
+              for spec, data in datasets.items()}
     factory_entry = keep_factory(experiment, results_dir)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
@@ -432,7 +429,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
                      "cpu_count": os.cpu_count(), "device": device()},
-        **study(experiment, datasets),
+        **study(experiment, datasets, hashes),
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
         "cells_reused": len(p.done),
@@ -444,6 +441,6 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
     # manifest: killed between the two, the next run (which trains nothing) writes both again.
     with recorder_io.locked(results_dir):
         recorded, rows = recorder_io.recorded_runs(results_dir, frozenset(c.cell_id for c in p.cells))
-        results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
-        results.write_manifest(results_dir, {**manifest, "cells": [*infos, *recorded]})
+        sha = results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
+        results.write_manifest(results_dir, {**manifest, "metrics_sha256": sha, "cells": [*infos, *recorded]})
     return manifest

@@ -188,3 +188,18 @@ def predicted_attenuation(pred: np.ndarray) -> float:
     if pred.shape[0] < 2:
         raise ValueError("predicted_attenuation: needs at least one hidden layer and the output layer")
     return float(layer_attenuation(pred, pred.shape[0] - 1))
+
+
+def scaled_predictions(f, fprime, arrays: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
+    """Each layer's per-example gradient RMS at init as theory predicts it (predict_grad_rms).
+
+    Theory predicts ratios between layers, not the error at the logit; the
+    predictions are scaled to the measured output layer, so layer by layer they
+    read in the same units as ``grad_sample_rms``.
+    """
+    layers = arrays["grad_sample_rms"].shape[1]
+    kernels = [arrays[f"kernel_{layer}"][0] for layer in range(1, layers + 1)]
+    predicted = predict_grad_rms(f, fprime, kernels, X)
+    scale = arrays["grad_sample_rms"][0, -1]
+    return {f"theory_{name}_grad_rms": (values * scale).astype(np.float32)
+            for name, values in predicted.items()}
