@@ -24,7 +24,9 @@ QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 def tests(session: nox.Session) -> None:
     """The fast test suite: every test not marked slow (needs Debian's chromium for the browser test)."""
     session.install(".[test]")
-    session.run("pytest", "-m", "not slow", *session.posargs, env=QUIET_TF)
+    # Two processes (pytest-xdist), a test file each at a time: module fixtures are built once, and
+    # the two cores CI has are both busy (most tests are single-threaded numpy and matplotlib).
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "-m", "not slow", *session.posargs, env=QUIET_TF)
 
 
 @nox.session(python=PYTHON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -10,6 +11,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _shared_root(tmp_path_factory) -> Path:
+    """The session's temporary root, common to every pytest-xdist worker process."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +28,21 @@ def smoke_experiment():
 
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory, smoke_experiment) -> Path:
-    """A results directory trained from the smoke preset (read-only: copy it to modify it)."""
+    """A results directory trained from the smoke preset (read-only: copy it to modify it).
+
+    Trained once per session even when pytest-xdist runs the tests in several processes: they
+    share the directory above their own temporary roots, and the first to get here trains
+    while the others wait on the lock (a second training would cost each process its cores).
+    """
     from vanishing import runner
 
-    out = tmp_path_factory.mktemp("smoke") / "results"
-    runner.train(smoke_experiment, out, command="vanishing train --preset smoke", preset="smoke",
-                 progress=False)
+    shared = _shared_root(tmp_path_factory)
+    out = shared / "smoke-shared" / "results"
+    with open(shared / "smoke-shared.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "manifest.json").is_file():
+            runner.train(smoke_experiment, out, command="vanishing train --preset smoke", preset="smoke",
+                         progress=False)
     return out
 
 
@@ -53,4 +69,10 @@ def smoke_page(tmp_path_factory, smoke_results) -> Path:
     """index.html rendered once from the smoke run (read-only)."""
     from vanishing.html import render_report
 
-    return render_report(smoke_results, tmp_path_factory.mktemp("page"))
+    shared = _shared_root(tmp_path_factory)
+    out = shared / "smoke-page"
+    with open(shared / "smoke-page.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "index.html").is_file():
+            render_report(smoke_results, out)
+    return out / "index.html"

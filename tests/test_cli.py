@@ -25,6 +25,7 @@ def test_render_writes_the_page(results, tmp_path, capsys):
     assert 'id="summary"' in (out / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # a whole smoke report: render included, in nox -s slow
 def test_report_with_everything_on_disk_trains_nothing_and_renders(smoke_results, tmp_path, capsys):
     results, out = shutil.copytree(smoke_results, tmp_path / "results"), tmp_path / "page"
     cells = len(json.loads((results / "manifest.json").read_text())["cells"])

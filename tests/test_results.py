@@ -148,6 +148,7 @@ def test_reuse_force_and_resume_after_interruption(tmp_path):
     assert len(json.loads((out / "manifest.json").read_text())["cells"]) == 4
 
 
+@pytest.mark.slow  # a training through the command line, in nox -s slow
 def test_cli_train_end_to_end(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(TINY)
