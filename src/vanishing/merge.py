@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shutil
 import zipfile
 import zlib
@@ -44,7 +43,6 @@ STUDY_KEYS = ("config", "matrices", "primary", "factory")
 # Top-level keys of an input's manifest that describe that one run, not the merge.
 PER_RUN_KEYS = frozenset({"format", "format_version", "created", "command", "shard", "train_seconds",
                           "cells_trained", "cells_reused", "merged_from", "datasets", "cells"})
-SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # cell ids, dataset ids, recorded runs' names
 # A cell's (activation, initializer, depth, seed, optimizer, learning_rate, dataset_id): one
 # cell of a config; the matrices in the manifest give their order.
 ORDER_KEYS = ("activation", "initializer", "depth", "seed", "optimizer", "learning_rate", "dataset_id")
@@ -150,9 +148,9 @@ def read_sources(out: Path, dirs: Sequence[Path]) -> list[Source]:
             for entry in manifest.get(key) or []:
                 name = entry.get(field) if isinstance(entry, dict) else None
                 # The name becomes a file name in OUT: never a path that leaves OUT/cells or OUT/data.
-                if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or name in (".", ".."):
+                if not results.safe_name(name):
                     raise ResultsError(f"{d / 'manifest.json'}: key {key!r} holds an entry whose {field} is "
-                                       f"{name!r}; expected letters, digits, '.', '_' and '-'")
+                                       f"{name!r}; expected letters, digits, '.', '_', '+' and '-'")
         sources.append(Source(d, manifest))
     return sources
 
@@ -345,7 +343,7 @@ def copy_files(out: Path, cells: Sequence[Found], datasets: dict[str, tuple[Path
         file = (s.manifest.get("factory") or {}).get("file")
         parts = Path(file).parts if isinstance(file, str) else ()
         # Only a copy train made (factory/<module>-<hash>.py): nothing outside OUT/factory.
-        if len(parts) == 2 and parts[0] == "factory" and SAFE_NAME.fullmatch(parts[1]) \
+        if len(parts) == 2 and parts[0] == "factory" and results.safe_name(parts[1]) \
                 and (s.directory / file).is_file():
             _copy(s.directory / file, out / file)
     return copied

@@ -151,7 +151,7 @@ def write_npz(path: Path, arrays: dict[str, Any], compressed: bool = True) -> No
 
 # Cell ids, dataset ids and recorded runs' names are plain file names: a manifest naming
 # "../x" or "/etc/x" must not make a reader open a file outside the results directory.
-SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")  # '+': a number's exponent (noise3.4e+38)
 
 
 def safe_name(name: object) -> bool:
@@ -161,7 +161,7 @@ def safe_name(name: object) -> bool:
 def _checked(results_dir: Path, kind: str, name: str) -> str:
     if not safe_name(name):
         raise ResultsError(f"{Path(results_dir) / 'manifest.json'}: {kind} id {name!r} is not a plain file "
-                           "name (letters, digits, '.', '_', '-'); refused")
+                           "name (letters, digits, '.', '_', '+', '-'); refused")
     return name
 
 
