@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fcntl
+import hashlib
 import io
 import math
 import os
@@ -130,9 +131,16 @@ def publish(directory: Path, entry: dict[str, Any], lines: list[str],
             # A directory made by `vanishing train` or another run keeps its own description.
             for key, value in new_manifest().items():
                 manifest.setdefault(key, value)
+        manifest.pop("metrics_sha256_next", None)  # a killed recording's announcement: stale now
+        # Three writes, so that at every moment metrics.csv matches a hash the manifest holds: the
+        # new one announced (the entry still the old one: rows never lag the manifest's epochs),
+        # the file replaced, then the new entry with the new hash.
+        text = _metrics_text(directory, entry["cell_id"], lines)
+        results.write_manifest(directory, {**manifest, "metrics_sha256_next":
+                                           hashlib.sha256(text.encode("utf-8")).hexdigest()})
+        manifest["metrics_sha256"] = results.write_metrics_text(directory, text)
         manifest["cells"] = [*(c for c in manifest["cells"]
                                if not (isinstance(c, dict) and c.get("cell_id") == entry["cell_id"])), entry]
-        manifest["metrics_sha256"] = _write_metrics(directory, entry["cell_id"], lines)
         results.write_manifest(directory, manifest)
 
 
@@ -154,12 +162,10 @@ def _metrics_rows(directory: Path, keep: Callable[[str], bool]) -> list[str]:
     return buffer.getvalue().splitlines()
 
 
-def _write_metrics(directory: Path, run: str, lines: list[str]) -> str:
-    """metrics.csv with this run's rows replaced; other rows kept, mapped onto today's columns.
-    The sha256 of what it wrote."""
+def _metrics_text(directory: Path, run: str, lines: list[str]) -> str:
+    """metrics.csv with this run's rows replaced; other rows kept, mapped onto today's columns."""
     kept = _metrics_rows(directory, lambda cell_id: cell_id != run)
-    text = "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n"
-    return results.write_metrics_text(directory, text)
+    return "\n".join([",".join(results.METRICS_COLUMNS), *kept, *lines]) + "\n"
 
 
 def recorded_runs(directory: Path, exclude: frozenset[str] = frozenset()
