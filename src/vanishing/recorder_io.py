@@ -97,7 +97,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 def new_manifest() -> dict[str, Any]:
     """The top-level keys of a directory the recorder creates."""
-    from vanishing.runner import device, versions
+    from vanishing.run_description import device, versions
 
     return {
         "title": "Recorded runs",

@@ -14,13 +14,23 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vanishing import __version__, datafile, lock, recorder_io, results, shards, theory, workers, zoo
+from vanishing import (
+    __version__,
+    datafile,
+    lock,
+    recorder_io,
+    results,
+    run_description,
+    shards,
+    theory,
+    workers,
+    zoo,
+)
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 from vanishing.integrity import cell_file_problem
@@ -63,21 +73,6 @@ def plan(experiment: Experiment, results_dir: Path, force: bool = False,
     # Deepest first: the slowest groups start while the progress bar is still young.
     order = sorted(groups.values(), key=lambda g: -g[0].depth)
     return Plan(tuple(cells), frozenset(done), tuple(tuple(g) for g in order), tuple(unreadable))
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "vanishing": __version__}
-    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "matplotlib", "jinja2"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def device() -> str:
-    _, tf = zoo.import_keras()
-    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
 
 
 def cell_info(c: Cell, status: str = "ok", diverged_epoch: int | None = None) -> dict[str, Any]:
@@ -261,53 +256,12 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     return lines
 
 
-def describe_data(spec: DataSpec, data: Data, npz_sha256: str = "") -> dict[str, Any]:
-    """A dataset's entry in the manifest (``npz_sha256``: of its data/*.npz file's bytes)."""
-    shape = [int(d) for d in data.X.shape[1:]]
-    binary = len(data.classes) == 2
-    return {"dataset_id": spec.dataset_id, "name": spec.name, **spec.kwargs,
-            "n_samples": int(data.X.shape[0]), "n_features": int(np.prod(shape)), "shape": shape,
-            "n_classes": len(data.classes), "classes": list(data.classes),
-            "positive_fraction": round(float(np.mean(data.y == 1)), 4) if binary else None,
-            **({"npz_sha256": npz_sha256} if npz_sha256 else {})}
-
-
-def study(experiment: Experiment, datasets: dict[DataSpec, Data],
-          hashes: dict[str, str] | None = None) -> dict[str, Any]:
-    """The manifest's description of what was studied: datasets, matrices, the primary study."""
-    return {
-        "datasets": [describe_data(spec, data, (hashes or {}).get(spec.dataset_id, ""))
-                     for spec, data in datasets.items()],
-        "matrices": [{"name": m.name, "activations": list(m.activations),
-                      "initializers": [i.label for i in m.initializers],
-                      "depths": list(m.depths), "seeds": list(m.seeds),
-                      "optimizers": [{"optimizer": t.optimizer.label, "learning_rate": t.learning_rate}
-                                     for t in m.trains],
-                      "dataset_id": m.data.dataset_id} for m in experiment.matrices],
-        # The primary study: the top-level [data] trained with the top-level [train], in the
-        # labels its cells carry, so a reader finds its cells without re-validating the config.
-        "primary": {"dataset_id": experiment.data.dataset_id, "optimizer": experiment.train.optimizer.label,
-                    "learning_rate": experiment.train.learning_rate},
-    }
-
-
 def reused_factory_lines(results_dir: Path, cell_id: str) -> list[str]:
     """A factory cell's metrics.csv lines, from its file: rows per recorded weight matrix."""
     from vanishing import recorder_io
 
     with results.open_cell(results_dir, cell_id) as (info, arrays):
         return recorder_io.metric_lines(info, arrays)
-
-
-def keep_factory(experiment: Experiment, results_dir: Path) -> dict[str, str] | None:
-    """A copy of the factory's source in the results directory, named by its hash; its manifest entry."""
-    spec = experiment.factory
-    if spec is None:
-        return None
-    source = Path(spec.source)
-    relative = f"factory/{source.stem}-{spec.sha256[:12]}.py"
-    results.write_text(Path(results_dir) / relative, source.read_text(encoding="utf-8"))
-    return {"ref": spec.ref, "file": relative, "sha256": spec.sha256}
 
 
 def check_first_cell(experiment: Experiment, p: Plan, datasets: dict[DataSpec, Data]) -> None:
@@ -390,7 +344,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
                    shard: shards.Shard | None, describe: dict[str, Any], client: Any) -> dict[str, Any]:
     hashes = {spec.dataset_id: results.write_dataset(results_dir, spec.dataset_id, data.X, data.y)
               for spec, data in datasets.items()}
-    factory_entry = keep_factory(experiment, results_dir)
+    factory_entry = run_description.keep_factory(experiment, results_dir)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
     start = time.perf_counter()
@@ -425,11 +379,11 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
         "config_toml": describe["config_toml"],  # the file or preset as written; overrides apply on top
         **({} if factory_entry is None else {"factory": factory_entry}),
         "overrides": describe["overrides"],
-        "versions": versions(),
+        "versions": run_description.versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
-                     "cpu_count": os.cpu_count(), "device": device()},
-        **study(experiment, datasets, hashes),
+                     "cpu_count": os.cpu_count(), "device": run_description.device()},
+        **run_description.study(experiment, datasets, hashes),
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
         "cells_reused": len(p.done),
