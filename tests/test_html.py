@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import gzip
+import hashlib
 import json
 import re
 import shutil
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from vanishing import html as report_html
-from vanishing.html import render_report
+from vanishing.html import explore_script, render_report
 from vanishing.reader import load_run
 from vanishing.results import ResultsError, cell_path, read_cell, write_cell
 from vanishing.sections import SECTIONS
@@ -139,8 +141,10 @@ def test_every_section_has_its_data_on_the_smoke_run(rendered, smoke_results):
     manifest = json.loads((smoke_results / "manifest.json").read_text())
     assert "theory_meanfield_grad_rms" in read_cell(smoke_results, manifest["cells"][0]["cell_id"])
     page = Page(text)
-    assert len(page.all("img")) >= 15
-    assert len(page.all("figcaption")) == len(page.all("img"))
+    marked = [a for a in page.all("svg") if a.get("class") == "marks"]  # heatmaps and depth curves
+    assert len(page.all("img")) >= 12 and len(marked) >= 5
+    assert len(page.all("figcaption")) == len(page.all("img")) + len(marked)
+    assert all(a["aria-label"].strip() for a in marked)
 
 
 def test_every_image_is_inline_with_alt_text(rendered):
@@ -153,7 +157,10 @@ def test_every_image_is_inline_with_alt_text(rendered):
 def test_no_resource_is_loaded_from_elsewhere(rendered):
     text = rendered[1]
     page = Page(text)
-    assert not page.all("script") and not page.all("link") and not page.all("iframe")
+    assert not page.all("link") and not page.all("iframe")
+    # two inline scripts: the panel's data (never run) and its code; neither loads anything
+    assert [s.get("type") for s in page.all("script")] == ["application/json", None]
+    assert not any("src" in s for s in page.all("script"))
     for tag, attrs in page.tags:
         for name in ("src", "srcset", "poster", "data"):
             if name in attrs:
@@ -174,7 +181,10 @@ def test_content_security_policy_forbids_remote_loads(rendered):
     policy = {d.split()[0]: d.split()[1:] for d in metas[0]["content"].split(";") if d.strip()}
     assert policy["default-src"] == ["'none'"]
     assert policy["img-src"] == ["data:"]
-    assert "'none'" in policy["script-src"]
+    # one script may run: the panel's, named by its hash; no inline script a template plants, no eval
+    digest = base64.b64encode(hashlib.sha256(explore_script().encode("utf-8")).digest()).decode("ascii")
+    assert policy["script-src"] == [f"'sha256-{digest}'"]
+    assert policy["connect-src"] == ["'none'"]
 
 
 def test_reproduce_section_names_command_versions_and_seeds(rendered, smoke_results):
@@ -202,8 +212,9 @@ def test_why_sections_have_figures_on_the_smoke_run(rendered):
     text = rendered[1]
     for sid in ("saturation", "learning-speed", "optimizers", "theory", "real-data"):
         page = Page(section(text, sid))
-        assert page.all("img"), f"section {sid} has no figure"
-        assert len(page.all("figcaption")) == len(page.all("img"))
+        marked = [a for a in page.all("svg") if a.get("class") == "marks"]
+        assert page.all("img") or marked, f"section {sid} has no figure"
+        assert len(page.all("figcaption")) == len(page.all("img")) + len(marked)
     assert len(Page(section(text, "learning-speed")).all("img")) == 2  # update ratio + optimizers
     speed = section(text, "learning-speed")
     assert "sgd (lr 0.1)" in speed and "rmsprop (lr 0.001)" in speed
@@ -218,7 +229,9 @@ def test_summary_and_matrix_use_the_primary_study_only(rendered, smoke_results):
                and e["optimizer"] == "rmsprop" and e["dataset_id"].startswith("circles")]
     finals = [read_cell(smoke_results, e["cell_id"])["accuracy"][-1] for e in primary]
     matrix = section(rendered[1], "matrix")
-    row = matrix[matrix.index("<th scope=\"row\">tanh</th><td class=\"init\">glorot_uniform"):]
+    # the row's activation links to its group's panel
+    row = matrix[matrix.index('<th scope="row"><a href="#cell=tanh/glorot_uniform/4">tanh</a></th>'
+                              '<td class="init">glorot_uniform'):]
     row = row[:row.index("</tr>")]
     expected = f"{np.mean(finals):.3f} ± {np.std(finals):.3f}"
     assert f"<td>{len(finals)}/{len(finals)}</td>" in row
@@ -293,9 +306,10 @@ def test_script_in_title_and_labels_is_escaped(small_results, tmp_path):
     cell = json.loads((results / "manifest.json").read_text(encoding="utf-8"))["cells"][0]
     fakes.relabel_cell(results, cell["cell_id"], activation=cell["activation"])  # the file agrees
     text = render_report(results, tmp_path / "out").read_text(encoding="utf-8")
-    assert "<script" not in text.lower()
+    # the only scripts are the page's own: its panel's data and code
+    assert [s.get("type") for s in Page(text).all("script")] == ["application/json", None]
+    assert text.lower().count("<script") == 2 and "<script>alert" not in text.lower()
     assert "&lt;script&gt;" in text
-    assert not Page(text).all("script")
 
 
 # --- results that are incomplete but readable ---------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.colors import to_hex
+from matplotlib.colors import TwoSlopeNorm, to_hex
 
 from vanishing import aggregate, heatmaps, plotting, reader
 from vanishing.results import read_cell
@@ -48,9 +49,9 @@ def test_heatmap_draws_one_cell_per_pair_with_its_value_and_marks_pairs_not_run(
                            ((None, *grid.cells[0][1:]), *grid.cells[1:]))
     fig = heatmaps.draw_heatmap(holey, "accuracy")
     ax = fig.axes[0]
-    image = ax.images[0].get_array()
-    assert image.shape == (len(grid.activations), len(grid.initializers))
-    assert np.ma.is_masked(image[0, 0])  # not run: no colour
+    cells = _cells(ax)
+    assert len(cells) == len(grid.activations) * len(grid.initializers) - 1
+    assert (0, 0) not in cells  # not run: no cell drawn
     texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
     assert texts[(0, 0)] == "not run"
     # tanh x the third initializer: the seeds' final accuracies as stored
@@ -71,10 +72,20 @@ def test_attenuation_panels_share_one_scale_per_row(run):
     other = aggregate.Grid("other", grid.depth, grid.activations, grid.initializers,
                            ((deep, *grid.cells[0][1:]), *grid.cells[1:]))
     fig = heatmaps.draw_panels([grid, other], ("accuracy", "attenuation_init"), ["a", "b"])
-    images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(images) == 4
-    limits = [(image.norm.vmin, image.norm.vmax) for image in images]
-    assert limits == [(0.5, 1.0), (0.5, 1.0), (-6, 6), (-6, 6)]
-    # the same attenuation has the same colour in both panels
+    panels = [_cells(ax) for ax in fig.axes if _cells(ax)]
+    assert len(panels) == 4
+    # the row's scale is the deep pair's, +-6 decades, in both panels
+    norm, cmap = TwoSlopeNorm(0.0, -6.0, 6.0), plt.get_cmap(heatmaps.DIVERGING)
+    assert to_hex(panels[3][(0, 0)].get_facecolor()) == to_hex(cmap(norm(-5.3)))
+    # the same attenuation has the same colour in both panels, and that colour is on the +-6 scale
     value = grid.cells[1][1].attenuation_init.mean
-    assert to_hex(images[2].cmap(images[2].norm(value))) == to_hex(images[3].cmap(images[3].norm(value)))
+    assert to_hex(panels[2][(1, 1)].get_facecolor()) == to_hex(panels[3][(1, 1)].get_facecolor()) \
+        == to_hex(cmap(norm(value)))
+    accuracy = grid.cells[1][1].final_accuracy.mean
+    viridis = plt.get_cmap("viridis")
+    assert to_hex(panels[0][(1, 1)].get_facecolor()) == to_hex(viridis((accuracy - 0.5) / 0.5))
+
+
+def _cells(ax) -> dict:
+    """(row, column) -> the heatmap's rectangle there: the cells drawn, each a mark."""
+    return {(round(p.get_y() + 0.5), round(p.get_x() + 0.5)): p for p in ax.patches if p.get_gid()}

@@ -110,7 +110,7 @@ def _page(run, *ids: str) -> dict[str, str]:
 
 def test_depth_lead_names_the_depths_run():
     cells = [fakes.cell("tanh", init, d) for init in SWEEP for d in (3, 6)]
-    lead = _page(fakes.run(cells), "depth")["depth"]
+    lead = _page(fakes.run(cells), "depth")["depth"].split("<figure")[0]
     assert "networks of 3 to 6 hidden layers" in lead and "32" not in lead
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vanishing.reader import CellStats, MatrixAxes
-from vanishing.roles import TUTORIAL_DEPTH, compared_initializers, ordered
+from vanishing.roles import TUTORIAL_DEPTH, compared_initializers, ordered, training_label
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class GroupSummary:
     weight_std_init: tuple[Stat, ...]
     attenuation_init: Stat
     attenuation_end: Stat
+    training: str = ""  # roles.training_label of its seeds' optimizer and learning rate
+    dataset_id: str = ""
 
     @property
     def n_ok(self) -> int:
@@ -80,6 +82,8 @@ def summarize(cells: Sequence[CellStats]) -> tuple[GroupSummary, ...]:
             weight_std_init=tuple(Stat.of(c.weight_std[0, i] for c in members) for i in layers),
             attenuation_init=Stat.of(c.attenuation[0] for c in members),
             attenuation_end=Stat.of(c.attenuation[-1] for c in ok),
+            training=training_label(*members[0].training) if members[0].optimizer else "",
+            dataset_id=members[0].dataset_id,
         ))
     return tuple(out)
 
@@ -159,6 +163,7 @@ class DepthCurve:
     depths: tuple[int, ...]
     attenuation_init: tuple[Stat, ...]
     attenuation_end: tuple[Stat, ...]
+    groups: tuple[GroupSummary, ...] = ()  # the group at each depth
 
 
 def depth_curves(summaries: Sequence[GroupSummary]) -> tuple[DepthCurve, ...]:
@@ -173,7 +178,7 @@ def depth_curves(summaries: Sequence[GroupSummary]) -> tuple[DepthCurve, ...]:
         groups = sorted(groups, key=lambda g: g.depth)
         out.append(DepthCurve(act, init, tuple(g.depth for g in groups),
                               tuple(g.attenuation_init for g in groups),
-                              tuple(g.attenuation_end for g in groups)))
+                              tuple(g.attenuation_end for g in groups), tuple(groups)))
     return tuple(out)
 
 

@@ -51,6 +51,20 @@ def sci(x: float) -> str:
     return f"{mantissa}e{int(exponent)}".replace("-", "−")
 
 
+def sig(x: float, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits, trailing zeros kept (they are digits too):
+    0.512, 0.100, 1.23e−5, 1.50e3, 150; 0 for zero; – for no number."""
+    if math.isnan(x):
+        return NO_NUMBER
+    if math.isinf(x):
+        return "−∞" if x < 0 else "∞"
+    if x == 0:
+        return "0"
+    mantissa, _, exponent = f"{x:#.{digits}g}".partition("e")
+    text = mantissa.rstrip(".") + (f"e{int(exponent)}" if exponent else "")
+    return text.replace("-", "−")
+
+
 def percent(x: float) -> str:
     """0.123 -> '12 %'."""
     return NO_NUMBER if math.isnan(x) else f"{100 * x:.0f} %"

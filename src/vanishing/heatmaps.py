@@ -8,12 +8,15 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.patches import Rectangle
 
 from vanishing import fmt
 from vanishing.aggregate import Grid, Stat
-from vanishing.plotting import STYLE
+from vanishing.links import OPENS, Links, hover
+from vanishing.plotting import STYLE, mark
 from vanishing.roles import short
 
 DIVERGING = "RdBu"  # red: gradients shrink towards the input; blue: they grow
@@ -58,8 +61,11 @@ def _dark(rgba: Sequence[float]) -> bool:
     return 0.299 * r + 0.587 * g + 0.114 * b < 0.5
 
 
-def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsize: float = 8):
-    """One heatmap on ax; diverged seeds marked with *, cells not run say so."""
+def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsize: float = 8,
+          links: Links | None = None):
+    """One heatmap on ax; diverged seeds marked with *, cells not run say so. Every cell run is a
+    mark (plotting.mark): its own rectangle, whose hover gives mean ± std, seeds and the diverged,
+    and whose link (with ``links``) opens its group's panel."""
     n_a, n_i = len(grid.activations), len(grid.initializers)
     values = np.full((n_a, n_i), np.nan)
     notes: dict[tuple[int, int], str] = {}
@@ -72,7 +78,9 @@ def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsi
             if what != "attenuation_init" and g.diverged:
                 notes[(r, c)] = f"{len(g.diverged)}/{len(g.seeds)} div."
     shown = values if what == "accuracy" else np.clip(values, norm.vmin, norm.vmax)
-    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
+    _cells(ax, grid, what, cmap(norm(np.ma.masked_invalid(shown))), links)
+    ax.set_xlim(-0.5, n_i - 0.5)
+    ax.set_ylim(n_a - 0.5, -0.5)
     ax.set_xticks(range(n_i), [short(i) for i in grid.initializers], rotation=40, ha="right")
     ax.set_yticks(range(n_a), grid.activations if row_labels else [""] * n_a)
     ax.grid(False)
@@ -90,16 +98,33 @@ def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsi
                 if (r, c) in notes:
                     text += "*"
             ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color=colour)
-    return im
+    return ScalarMappable(norm=norm, cmap=cmap)
 
 
-def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL) -> MplFigure:
+def _cells(ax, grid: Grid, what: str, colours: np.ndarray, links: Links | None) -> None:
+    """One rectangle per cell run, each a mark; cells with no number in the colour of 'bad'."""
+    name = ROW_TITLES[what]
+    for r, row in enumerate(grid.cells):
+        for c, g in enumerate(row):
+            if g is None:
+                continue
+            cell = Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=colours[r, c], edgecolor="none")
+            ax.add_patch(cell)
+            words = hover(g, name, value_of(g, what), sign=what != "accuracy")
+            if links is None:
+                mark(cell, words)
+            else:
+                mark(cell, words + OPENS, links.group_href(g))
+
+
+def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL,
+                 links: Links | None = None) -> MplFigure:
     """One activation x initializer heatmap of 'accuracy', 'attenuation_init' or 'attenuation_end'."""
     with plt.rc_context(STYLE):
         n_a, n_i = len(grid.activations), len(grid.initializers)
         fig, ax = plt.subplots(figsize=(max(4.2, 0.5 * n_i + 1.9), max(2.4, 0.36 * n_a + 1.3)))
         cmap, norm, bar = scale([grid], what, label)
-        im = panel(ax, grid, what, cmap, norm)
+        im = panel(ax, grid, what, cmap, norm, links=links)
         cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         cb.set_label(bar, fontsize=8)
         cb.outline.set_visible(False)
@@ -107,8 +132,8 @@ def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL) -> MplFi
     return fig
 
 
-def draw_panels(grids: Sequence[Grid], whats: Sequence[str],
-                column_titles: Sequence[str], label: str = ATTENUATION_LABEL) -> MplFigure:
+def draw_panels(grids: Sequence[Grid], whats: Sequence[str], column_titles: Sequence[str],
+                label: str = ATTENUATION_LABEL, links: Links | None = None) -> MplFigure:
     """Rows: what is shown; columns: one grid each (an optimizer, a depth)."""
     n_a = max(len(g.activations) for g in grids)
     n_i = max(len(g.initializers) for g in grids)
@@ -121,7 +146,7 @@ def draw_panels(grids: Sequence[Grid], whats: Sequence[str],
             im = None
             for c, (grid, title) in enumerate(zip(grids, column_titles)):
                 ax = axes[r, c]
-                im = panel(ax, grid, what, cmap, norm, row_labels=c == 0, fontsize=7.5)
+                im = panel(ax, grid, what, cmap, norm, row_labels=c == 0, fontsize=7.5, links=links)
                 if r == 0:
                     ax.set_title(title, loc="left")
                 if r < len(whats) - 1:

@@ -30,16 +30,21 @@ import markupsafe
 import numpy as np
 
 from vanishing import fmt, integrity, lock, recorder_io
+from vanishing.explore import explore_json
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
 from vanishing.results import ResultsError, atomic_path, remove_stale_temp
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
 
-# Every remote load is refused; styles and images may only come from the page itself.
+# Every remote load is refused; styles and images may only come from the page itself, and the
+# one script that runs is the page's own panel script, named by its hash (content_security_policy).
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                            "font-src 'none'; script-src 'none'; connect-src 'none'; "
                            "base-uri 'none'; form-action 'none'")
+# The panel's script (templates/explore.js): shipped code, not a template --templates replaces,
+# since the policy names its exact bytes.
+EXPLORE_SCRIPT = "explore.js"
 # The copy of metrics.csv a page links to, named by its content (render_report); a plain .csv is
 # what renders before the compressed copies wrote.
 _LINKED_METRICS = re.compile(r"metrics-[0-9a-f]{12}\.csv(\.gz)?")
@@ -69,6 +74,8 @@ class Page:
     rerun: str
     omitted: str = ""  # which sections this kind of directory leaves out, and why
     metrics_href: str = "metrics.csv.gz"
+    explore_data: str = ""  # the panel's JSON (explore.explore_json); "" when no group has a panel
+    script: str = ""  # the panel's script, allowed by its hash in csp
 
 
 # Why a factory's page leaves out the built-in MLP's own sections (each needs one of these).
@@ -109,9 +116,29 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
         bits.append(f"preset “{p.preset}”")
     if p.created:
         bits.append(p.created[:10])
+    data = explore_json(run) if any(c.kind in (MATRIX, FACTORY) for c in run.cells) else ""
+    script = explore_script() if data else ""
     return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
-                csp=CONTENT_SECURITY_POLICY, sections=views, created=p.created,
-                rerun=rerun_command(p), omitted=omitted_note(run, sections))
+                csp=content_security_policy(script), sections=views, created=p.created,
+                rerun=rerun_command(p), omitted=omitted_note(run, sections),
+                explore_data=markupsafe.Markup(data), script=markupsafe.Markup(script))
+
+
+def explore_script() -> str:
+    """The panel's script as the page inlines it."""
+    text = (default_templates_dir() / EXPLORE_SCRIPT).read_text(encoding="utf-8")
+    if "</script" in text.lower() or "<!--" in text:  # would end the element, or hide the rest
+        raise ResultsError(f"{EXPLORE_SCRIPT}: holds '</script' or '<!--', which cannot be inlined")
+    return text
+
+
+def content_security_policy(script: str = "") -> str:
+    """The page's policy; with a script, that script alone may run, named by its sha256 (a
+    planted or altered one may not), and it may fetch nothing."""
+    if not script:
+        return CONTENT_SECURITY_POLICY
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return CONTENT_SECURITY_POLICY.replace("script-src 'none'", f"script-src 'sha256-{digest}'")
 
 
 # --- templates and inlining ------------------------------------------------------------------

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from vanishing.aggregate import geometric_mean
 from vanishing.reader import CellStats
+from vanishing.svg_inline import inline_svg
 
 STYLE = {
     # Text stays text in the SVG: smaller files, crisp at any zoom, no glyph ids to collide.
@@ -63,13 +64,37 @@ PNG_DPI = 150
 
 @dataclass(frozen=True)
 class Figure:
-    """An inline image: data: URI, what to look at (caption), alt text, CSS size."""
+    """An inline image: data: URI, what to look at (caption), alt text, CSS size. A figure with
+    marks (``mark``) is inline SVG markup instead (``svg``, and no URI): a browser shows an
+    element's ``<title>`` on hover and follows its links only in the page's own DOM, not in an
+    ``<img>``."""
 
     uri: str
     caption: str
     alt: str
     width: int
     height: int
+    svg: str = ""
+
+
+_MARKS = "_vanishing_marks"  # on a matplotlib figure: {gid: hover text} of its marks
+
+
+def mark(artist, title: str, href: str = "") -> None:
+    """Make a drawn artist stand for a group of networks: hovering it shows ``title``, and
+    choosing it follows ``href`` (a ``#cell=`` link: the group's panel). The figure then goes
+    into the page as inline SVG (svg_inline)."""
+    marks = artist.figure.__dict__.setdefault(_MARKS, {})
+    gid = f"mark-{len(marks)}"  # matplotlib's own ids: a letter and hex digits
+    artist.set_gid(gid)
+    if href:
+        artist.set_url(href)
+    marks[gid] = title
+
+
+def marks(fig: MplFigure) -> dict[str, str]:
+    """{gid: hover text} of the figure's marks."""
+    return dict(fig.__dict__.get(_MARKS, {}))
 
 
 def layer_colours(n_layers: int) -> tuple[str, ...]:
@@ -84,7 +109,8 @@ def layer_label(layer: int, n_layers: int) -> str:
 
 
 def finish(fig: MplFigure, caption: str, alt: str, fmt: str = "svg") -> Figure:
-    """Encode a drawn figure as a data: URI (SVG for line art, PNG for dense rasters)."""
+    """Encode a drawn figure as a data: URI (SVG for line art, PNG for dense rasters), or, when
+    it has marks, as inline SVG."""
     buf = io.BytesIO()
     # savefig reads svg.fonttype and savefig.* at save time: the style must be in force here too.
     with plt.rc_context(STYLE):
@@ -97,6 +123,10 @@ def finish(fig: MplFigure, caption: str, alt: str, fmt: str = "svg") -> Figure:
     plt.close(fig)
     data = buf.getvalue()
     w, h = _css_size(data, fmt)
+    titles = marks(fig)
+    if titles and fmt == "svg":
+        return Figure(uri="", caption=caption, alt=alt, width=w, height=h,
+                      svg=inline_svg(data, titles, alt))
     uri = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
     return Figure(uri=uri, caption=caption, alt=alt, width=w, height=h)
 

@@ -13,7 +13,8 @@ from matplotlib.lines import Line2D
 
 from vanishing import fmt
 from vanishing.aggregate import DepthCurve, depth_curves, summarize
-from vanishing.plotting import CATEGORY_COLOURS, STYLE, Figure, finish
+from vanishing.links import OPENS, Links, hover, links_for
+from vanishing.plotting import CATEGORY_COLOURS, STYLE, Figure, finish, mark
 from vanishing.reader import Run
 from vanishing.roles import ordered, short
 from vanishing.sections.words import MLP, LayerWords, words_for
@@ -43,12 +44,14 @@ def build(run: Run) -> DepthPart | None:
         return None
     words = words_for(primary)
     depths = sorted({d for c in curves for d in c.depths})
-    return DepthPart(depths[0], depths[-1], depth_figure(curves, words), words.span(depths[0], depths[-1]),
-                     FACTORY_NOTE if words.factory else "")
+    return DepthPart(depths[0], depths[-1], depth_figure(curves, words, links_for(run)),
+                     words.span(depths[0], depths[-1]), FACTORY_NOTE if words.factory else "")
 
 
-def draw_depth(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> MplFigure:
-    """One panel per activation, one colour per initializer; solid at init, dashed after training."""
+def draw_depth(curves: Sequence[DepthCurve], words: LayerWords = MLP,
+               links: Links | None = None) -> MplFigure:
+    """One panel per activation, one colour per initializer; solid at init, dashed after training.
+    Each point is a mark: its hover gives the group's numbers, its link (with links) its panel."""
     acts, inits = ordered(c.activation for c in curves), ordered(c.initializer for c in curves)
     colour = {i: CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)] for k, i in enumerate(inits)}
     finite = [s.mean for c in curves for s in (*c.attenuation_init, *c.attenuation_end)
@@ -66,8 +69,8 @@ def draw_depth(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> MplFigu
                     mean = np.array([max(s.mean, floor) if not math.isnan(s.mean) else np.nan for s in stats])
                     std = np.array([s.std if math.isfinite(s.std) else 0.0 for s in stats])
                     ax.errorbar(c.depths, mean, yerr=std, color=colour[c.initializer], linestyle=style,
-                                marker="o", markersize=3.5, capsize=2, label=label,
-                                linewidth=1.8 if style == "-" else 1.1)
+                                capsize=2, label=label, linewidth=1.8 if style == "-" else 1.1)
+                    _points(ax, c, mean, colour[c.initializer], style == "-", links)
                     # No gradient at all reached the hidden layers (0/0): show it, do not drop it.
                     dead = [d for d, s in zip(c.depths, stats) if s.n and math.isnan(s.mean)]
                     ax.plot(dead, [floor] * len(dead), linestyle="none", marker="x",
@@ -87,7 +90,22 @@ def draw_depth(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> MplFigu
     return fig
 
 
-def depth_figure(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> Figure:
+def _points(ax, c: DepthCurve, mean: np.ndarray, colour: str, at_init: bool, links: Links | None) -> None:
+    """One marker per depth, each a mark standing for that depth's group."""
+    name = "attenuation at init" if at_init else "attenuation after training"
+    for depth, y, g, s in zip(c.depths, mean, c.groups, c.attenuation_init if at_init else c.attenuation_end):
+        if not np.isfinite(y):
+            continue
+        # above every line, so that no line takes the pointer from it
+        (point,) = ax.plot([depth], [y], linestyle="none", marker="o", markersize=4, color=colour, zorder=5)
+        words = hover(g, name, s, sign=True)
+        if links is None:
+            mark(point, words)
+        else:
+            mark(point, words + OPENS, links.group_href(g))
+
+
+def depth_figure(curves: Sequence[DepthCurve], words: LayerWords = MLP, links: Links | None = None) -> Figure:
     depths = fmt.listing([str(d) for d in sorted({d for c in curves for d in c.depths})])
     if words.factory:
         against = f"depth as the factory defines it ({depths}; log2 axis)"
@@ -103,4 +121,4 @@ def depth_figure(curves: Sequence[DepthCurve], words: LayerWords = MLP) -> Figur
                f"seeds). A line sloping down means {slope}. × at the bottom: {cross}.")
     acts = ", ".join(ordered(c.activation for c in curves))
     alt = f"Line charts of gradient attenuation against depth for {acts}, one line per initializer."
-    return finish(draw_depth(curves, words), caption, alt)
+    return finish(draw_depth(curves, words, links), caption, alt)

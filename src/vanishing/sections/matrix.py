@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vanishing import fmt
 from vanishing.aggregate import GroupSummary, Stat, main_grid, summarize, table_order
+from vanishing.links import OPENS, Links, group_words, links_for, seeds_words
 from vanishing.plotting import LayerKey, layer_colours, layer_keys
 from vanishing.reader import CellStats, Run
 from vanishing.roles import NOTABLE_ATTENUATION
@@ -41,6 +42,8 @@ class MatrixRow:
     attenuation_end: str
     attenuation_class: str  # vanishing / exploding / balanced: a CSS hook, not a number
     diverged: str
+    href: str = ""  # the group's panel (links.py)
+    hover: str = ""  # which group, its seeds, what the link opens
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def build(run: Run) -> MatrixPart | None:
     words = words_for(primary)
     ordered = table_order(summaries, main_grid(run.matrices, summaries))
     depths = tuple(dict.fromkeys(g.depth for g in ordered))
-    tables = tuple(table(d, [g for g in ordered if g.depth == d], words, _paths(primary, d))
+    links = links_for(run)
+    tables = tuple(table(d, [g for g in ordered if g.depth == d], words, _paths(primary, d), links)
                    for d in depths)
     diverged = tuple(f"{c.cell_id} (epoch {c.diverged_epoch})" for c in run.cells if c.diverged)
     if not tables and not run.missing:
@@ -103,8 +107,9 @@ def columns(depth: int, groups: Sequence[GroupSummary], words: LayerWords) -> tu
 
 
 def table(depth: int, groups: Sequence[GroupSummary], words: LayerWords = MLP,
-          paths: tuple[str, ...] = ()) -> MatrixTable:
-    """One depth's rows, in the order given (aggregate.table_order)."""
+          paths: tuple[str, ...] = (), links: Links | None = None) -> MatrixTable:
+    """One depth's rows, in the order given (aggregate.table_order); with ``links``, each row's
+    activation links to its group's panel."""
     layers = columns(depth, groups, words)
     rows = tuple(MatrixRow(
         activation=g.activation, initializer=g.initializer, seeds=f"{g.n_ok}/{len(g.seeds)}",
@@ -115,6 +120,8 @@ def table(depth: int, groups: Sequence[GroupSummary], words: LayerWords = MLP,
         attenuation_init=_stat(g.attenuation_init, 2, sign=True),
         attenuation_end=_stat(g.attenuation_end, 2, sign=True),
         attenuation_class=attenuation_class(g.attenuation_init.mean),
-        diverged=", ".join(f"seed {s} at epoch {e}" for s, e in g.diverged)) for g in groups)
+        diverged=", ".join(f"seed {s} at epoch {e}" for s, e in g.diverged),
+        href=links.group_href(g) if links else "",
+        hover=f"{group_words(g)}: {seeds_words(g)}{OPENS if links else ''}") for g in groups)
     return MatrixTable(depth=depth, layers=layers, rows=rows, caption=words.depth(depth),
                        paths=paths if len(paths) == len(layers) else ())

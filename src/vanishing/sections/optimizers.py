@@ -11,6 +11,7 @@ import numpy as np
 from vanishing import fmt
 from vanishing.aggregate import Grid, grid_of, summarize
 from vanishing.heatmaps import draw_panels
+from vanishing.links import links_for
 from vanishing.plotting import finish
 from vanishing.reader import CellStats, Run
 from vanishing.roles import LEARNED_ACCURACY, TUTORIAL_DEPTH, ordered, training_label, training_order
@@ -69,7 +70,8 @@ def build(run: Run) -> Part | None:
                "the mean; “n/m div.” where all did.")
     alt = (f"Heatmaps, one column per optimizer ({', '.join(labels)}): final accuracy and "
            "attenuation after training for each activation × initializer.")
-    figure = finish(draw_panels(study.grids, ("accuracy", "attenuation_end"), labels, words.label),
+    figure = finish(draw_panels(study.grids, ("accuracy", "attenuation_end"), labels, words.label,
+                                links_for(run)),
                     caption, alt)
     diverged = [c for c in study.cells if c.diverged]
     note = ""

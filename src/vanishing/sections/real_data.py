@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from vanishing import fmt
 from vanishing.aggregate import depth_curves, grid_of, summarize
 from vanishing.heatmaps import draw_panels
+from vanishing.links import links_for
 from vanishing.plotting import Figure, finish
 from vanishing.reader import CellStats, Dataset, Run
 from vanishing.roles import ordered, training_label
@@ -82,10 +83,11 @@ def dataset_block(run: Run, dataset: Dataset, cells: list[CellStats]) -> Dataset
     alt = (f"Heatmaps for {dataset.title}: final accuracy and gradient attenuation per activation and "
            "initializer, one column per depth.")
     figures = [finish(draw_panels(grids, ("accuracy", "attenuation_init", "attenuation_end"),
-                                  [words.depth(d) for d in depths], words.label), caption, alt)]
+                                  [words.depth(d) for d in depths], words.label, links_for(run)),
+                      caption, alt)]
     curves = depth_curves(summaries)
     if curves:
-        figures.append(depth_figure(curves, words))
+        figures.append(depth_figure(curves, words, links_for(run)))
     facts = ", ".join(x for x in (
         f"{dataset.n_samples} samples" if dataset.n_samples else "",
         f"{dataset.n_features} features" if dataset.n_features else "",

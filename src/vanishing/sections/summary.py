@@ -12,6 +12,7 @@ import numpy as np
 from vanishing import fmt
 from vanishing.aggregate import DepthCurve, Grid, GroupSummary, depth_curves, main_grid, summarize
 from vanishing.heatmaps import WHAT, draw_heatmap
+from vanishing.links import Links, links_for
 from vanishing.plotting import Figure, finish
 from vanishing.reader import Run
 from vanishing.roles import (
@@ -57,7 +58,8 @@ def build(run: Run) -> SummaryPart | None:
                 *casualty_sentences(sum(c.diverged for c in run.cells), len(run.missing)))
     return SummaryPart(task=task_words(name), networks=fmt.plural(len(primary), "network"),
                        primary_note=primary_note(run, words), findings=tuple(s for s in findings if s),
-                       figures=tuple(heatmap(grid, what, words, chance_words(run)) for what in WHAT),
+                       figures=tuple(heatmap(grid, what, words, chance_words(run), links_for(run))
+                                     for what in WHAT),
                        first=words.first, last=words.last,
                        definition=FACTORY_DEFINITION if words.factory else "")
 
@@ -254,7 +256,8 @@ def casualty_sentences(n_diverged: int, n_missing: int) -> tuple[str, ...]:
 
 # --- the heatmaps ------------------------------------------------------------------------------
 
-def heatmap(grid: Grid, what: str, words: LayerWords = MLP, chance: str = "0.5 on balanced data") -> Figure:
+def heatmap(grid: Grid, what: str, words: LayerWords = MLP, chance: str = "0.5 on balanced data",
+            links: Links | None = None) -> Figure:
     if what == "accuracy":
         caption = (f"Final accuracy of each activation × initializer ({words.depth(grid.depth)}), "
                    "mean over seeds. Yellow learned the task; dark purple stayed near chance "
@@ -270,6 +273,6 @@ def heatmap(grid: Grid, what: str, words: LayerWords = MLP, chance: str = "0.5 o
                    "cells exploding, white balanced.")
         alt = (f"Heatmap of gradient attenuation {when}, activations as rows, initializers as "
                "columns, diverging colours centred on zero.")
-    return finish(draw_heatmap(grid, what, words.label), caption, alt)
+    return finish(draw_heatmap(grid, what, words.label, links), caption, alt)
 
 

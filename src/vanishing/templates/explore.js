@@ -1,0 +1,253 @@
+// The panel: every seed's curves and numbers for the group of networks a mark stands for.
+// Data: the JSON block #explore-data (vanishing/explore.py). Links: #cell=ACT/INIT/DEPTH
+// [&optimizer=...][&data=...], missing axes meaning the run's primary study (vanishing/links.py).
+// Runs under the page's Content-Security-Policy, allowed by its hash: no eval, no network, no
+// innerHTML (labels come from configs: they go in as text only).
+(() => {
+  "use strict";
+  const block = document.getElementById("explore-data");
+  const panel = document.getElementById("explore");
+  if (!block || !panel) return;
+  const DATA = JSON.parse(block.textContent);
+  const NS = "http://www.w3.org/2000/svg";
+  const body = panel.querySelector(".explore-body");
+  const WORDS = {
+    grad_abs_mean: ["Mean |gradient| per layer", "log"],
+    update_ratio: ["Update ratio ‖ΔW‖/‖W‖ per layer", "log"],
+    act_saturated_frac: ["Saturated fraction per hidden layer", "fraction"],
+    act_dead_frac: ["Dead units per hidden layer", "fraction"],
+    loss: ["Loss", "log"],
+    accuracy: ["Accuracy", "fraction"],
+  };
+  const SEED_DASH = ["", "5 3", "1.5 2.5", "8 3 2 3", "3 3"];
+  const key = (a, i, d, o, x) => JSON.stringify([a, i, String(d), o, x]);
+  const index = new Map(DATA.groups.map((g) => [key(g.activation, g.initializer, g.depth, g.training, g.data), g]));
+  let opener = null;
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function sv(tag, attrs, text) {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // "#cell=a/b/4&optimizer=o" -> {group} or {error}; null when the fragment is not a cell's.
+  function find(hash) {
+    if (!hash.startsWith("#cell=")) return null;
+    const [cell, ...rest] = hash.slice(6).split("&");
+    try {
+      const parts = cell.split("/").map(decodeURIComponent);
+      const axes = { optimizer: DATA.primary.training, data: DATA.primary.data };
+      for (const pair of rest) {
+        const at = pair.indexOf("=");
+        const name = decodeURIComponent(at < 0 ? pair : pair.slice(0, at));
+        if (name in axes) axes[name] = decodeURIComponent(at < 0 ? "" : pair.slice(at + 1));
+      }
+      if (parts.length !== 3) return { error: `a cell link names ACTIVATION/INITIALIZER/DEPTH, not “${parts.join("/")}”` };
+      const group = index.get(key(parts[0], parts[1], parts[2], axes.optimizer, axes.data));
+      if (group) return { group };
+      const what = [parts[0], parts[1], `depth ${parts[2]}`, axes.optimizer, axes.data].filter(Boolean).join(" · ");
+      return { error: `this page has no networks for ${what}; the whole-matrix table lists the ones it has` };
+    } catch (e) {
+      return { error: `the link ${hash} is not percent-encoded as the page writes it` };
+    }
+  }
+
+  function decode(packed, log, columns, epochs) {
+    const [lo, hi, b64] = packed;
+    const raw = atob(b64);
+    const rows = [];
+    for (let e = 0; e <= epochs; e++) {
+      const row = [];
+      for (let k = 0; k < columns; k++) {
+        const q = e * columns + k < raw.length ? raw.charCodeAt(e * columns + k) : DATA.missing;
+        row.push(q === DATA.missing ? null : lo + (q / DATA.levels) * (hi - lo));
+      }
+      rows.push(row);
+    }
+    return rows; // log series stay in log10 units: the axis is drawn in them
+  }
+
+  // The axis's domain and ticks: fractions on 0..1; magnitudes (log10 units) widened to the
+  // nearest 1-2-5 steps around the data, or whole decades when they span several.
+  function axisOf(lo, hi, log) {
+    if (!log) return { lo: Math.min(lo, 0), hi: Math.max(hi, 1), ticks: [0, 0.25, 0.5, 0.75, 1] };
+    const steps = [];
+    for (let k = Math.floor(lo) - 1; k <= Math.ceil(hi) + 1; k++) {
+      for (const m of hi - lo > 2 ? [1] : [1, 2, 5]) steps.push(k + Math.log10(m));
+    }
+    const a = Math.max(...steps.filter((t) => t <= lo + 1e-9));
+    const b = Math.min(...steps.filter((t) => t >= hi - 1e-9));
+    let inside = steps.filter((t) => t >= a - 1e-9 && t <= b + 1e-9);
+    const every = Math.ceil(inside.length / 6);
+    inside = inside.filter((_, i) => i % every === 0);
+    return { lo: a, hi: b > a ? b : a + 1, ticks: inside };
+  }
+  function tickLabel(t, log) {
+    if (!log) return String(t);
+    const k = Math.floor(t + 1e-9), m = Math.round(10 ** (t - k));
+    if (k >= -2 && k <= 2) return String(+(m * 10 ** k).toPrecision(2));
+    return `${m === 1 ? "" : m + "×"}1e${k}`.replace("-", "−");
+  }
+
+  // One chart: lines[] = {points: [[epoch, y|null]...], colour, dash, width}.
+  function chart(name, log, lines, epochs) {
+    const W = 330, H = 170, L = 48, R = 10, T = 8, B = 20;
+    let lo = Infinity, hi = -Infinity;
+    for (const line of lines) for (const [, y] of line.points) if (y !== null) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+    if (!(hi >= lo)) { lo = 0; hi = 1; }
+    const scale = axisOf(lo, hi, log);
+    lo = scale.lo; hi = scale.hi;
+    const x = (e) => L + (e / Math.max(1, epochs)) * (W - L - R);
+    const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+    const svg = sv("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `${WORDS[name][0]} over ${epochs} epochs` });
+    const axis = sv("g", { class: "axis" });
+    for (const t of scale.ticks) {
+      axis.append(sv("line", { x1: L, x2: W - R, y1: y(t), y2: y(t), class: "grid" }));
+      axis.append(sv("text", { x: L - 4, y: y(t) + 3, "text-anchor": "end" }, tickLabel(t, log)));
+    }
+    for (const e of [0, Math.round(epochs / 2), epochs]) {
+      axis.append(sv("text", { x: x(e), y: H - 6, "text-anchor": "middle" }, String(e)));
+    }
+    svg.append(axis);
+    for (const line of lines) {
+      let d = "", pen = false;
+      for (const [e, v] of line.points) {
+        if (v === null) { pen = false; continue; }
+        d += `${pen ? "L" : "M"}${x(e).toFixed(1)} ${y(v).toFixed(1)}`;
+        pen = true;
+      }
+      if (d) svg.append(sv("path", { d, fill: "none", stroke: line.colour, "stroke-width": line.width, "stroke-dasharray": line.dash }));
+    }
+    const figure = el("figure", { class: "explore-chart" });
+    figure.append(el("figcaption", {}, `${WORDS[name][0]}${log ? ", log scale" : ""}, by epoch`), svg);
+    return figure;
+  }
+
+  function curves(group) {
+    const out = el("div", { class: "explore-charts" });
+    const n = group.layers.length;
+    DATA.series.forEach((name, s) => {
+      const log = DATA.log[s];
+      const perLayer = name === "grad_abs_mean" || name === "update_ratio";
+      const hidden = name === "act_saturated_frac" || name === "act_dead_frac";
+      const columns = perLayer ? n : hidden ? group.hidden : 1;
+      const lines = [];
+      group.seeds.forEach((seed, i) => {
+        if (!seed.curves[name] || columns === 0) return;
+        const rows = decode(seed.curves[name], log, columns, group.epochs);
+        for (let k = 0; k < columns; k++) {
+          lines.push({
+            points: rows.map((r, e) => [e, r[k]]),
+            colour: columns > 1 || perLayer ? group.colours[k] : "#333",
+            dash: SEED_DASH[i % SEED_DASH.length],
+            width: seed.status === "ok" ? 1.3 : 1,
+          });
+        }
+      });
+      if (lines.length) out.append(chart(name, log, lines, group.epochs));
+    });
+    return out;
+  }
+
+  function table(caption, head, rows) {
+    const scroller = el("div", { class: "table-scroll" });
+    const t = el("table", { class: "explore-table" });
+    scroller.append(t);
+    t.append(el("caption", {}, caption));
+    const tr = el("tr");
+    head.forEach((h) => tr.append(el("th", { scope: "col" }, h)));
+    const thead = el("thead");
+    thead.append(tr);
+    t.append(thead);
+    const tb = el("tbody");
+    for (const row of rows) {
+      const r = el("tr", row.cls ? { class: row.cls } : {});
+      row.cells.forEach((c, i) => r.append(el(i === 0 ? "th" : "td", i === 0 ? { scope: "row" } : {}, c)));
+      tb.append(r);
+    }
+    t.append(tb);
+    return scroller;
+  }
+
+  function keyLegend(group) {
+    const p = el("p", { class: "explore-key" });
+    group.layers.forEach((label, k) => {
+      const i = el("i", { style: `background:${group.colours[k]}` });
+      p.append(i, document.createTextNode(` ${label}  `));
+    });
+    const seeds = group.seeds.map((s, i) => `seed ${s.seed} ${["solid", "dashed", "dotted", "dash-dot", "short dashes"][i % 5]}`);
+    p.append(document.createTextNode(`· ${seeds.join(", ")}`));
+    return p;
+  }
+
+  function draw(group) {
+    body.replaceChildren();
+    const last = group.epochs;
+    body.append(
+      el("h2", { id: "explore-title", tabindex: "-1" }, group.title),
+      keyLegend(group),
+      curves(group),
+      table(`Each seed after epoch ${last}`, ["seed", "status", "final loss", "final accuracy", "atten. init", "atten. end"], [
+        ...group.seeds.map((s) => ({ cells: [String(s.seed), s.status, ...s.numbers], cls: s.status === "ok" ? "" : "diverged" })),
+        { cells: ["mean ± std", "over the seeds that count", ...group.mean], cls: "mean" },
+      ]),
+    );
+    group.seeds.forEach((s, i) => {
+      const details = el("details", i === 0 ? { open: "" } : {});
+      details.append(el("summary", {}, `Layer by layer, seed ${s.seed}`));
+      details.append(table(`Seed ${s.seed}: each weight matrix, input side first`,
+        ["layer", "mean |g| epoch 0", `mean |g| epoch ${last}`, `update ratio epoch ${last}`, `saturated epoch ${last}`, `dead epoch ${last}`],
+        s.layers.map((row, k) => ({ cells: [group.layers[k], ...row] }))));
+      body.append(details);
+    });
+  }
+
+  function show(hash, focus) {
+    const found = find(hash);
+    if (!found) { close(false); return; }
+    performance.mark("vanishing:panel-start");
+    if (found.group) {
+      draw(found.group);
+    } else {
+      body.replaceChildren(el("h2", { id: "explore-title", tabindex: "-1" }, "No such networks"), el("p", { class: "note" }, `The link ${hash} cannot be shown: ${found.error}.`));
+    }
+    panel.hidden = false;
+    performance.mark("vanishing:panel-end");
+    const m = performance.measure("vanishing:panel", "vanishing:panel-start", "vanishing:panel-end");
+    panel.dataset.drawMs = m.duration.toFixed(1);
+    if (focus) body.querySelector("#explore-title").focus();
+  }
+
+  function close(restore) {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    body.replaceChildren();
+    if (location.hash.startsWith("#cell=")) history.replaceState(null, "", location.pathname + location.search);
+    if (restore && opener && document.contains(opener)) opener.focus();
+  }
+
+  document.addEventListener("click", (event) => {
+    const a = event.target.closest ? event.target.closest("a") : null;
+    if (!a) return;
+    const href = a.getAttribute("href") || "";
+    if (!href.startsWith("#cell=")) return;
+    event.preventDefault();
+    opener = a;
+    if (location.hash !== href) history.pushState(null, "", href);
+    show(href, true);
+  });
+  panel.querySelector(".explore-close").addEventListener("click", () => close(true));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !panel.hidden) close(true);
+  });
+  window.addEventListener("popstate", () => show(location.hash, false));
+  window.addEventListener("hashchange", () => show(location.hash, true));
+  if (location.hash) show(location.hash, true);
+})();

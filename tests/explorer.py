@@ -1,0 +1,118 @@
+"""Drive the page's panel in Chromium and hold what it shows against metrics.csv: shared by the
+fast browser test (the smoke run) and the slow one (networks that diverged, died and learned)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from chromium import CHROMIUM_ARGS, chromium_path
+
+# Collects every Content-Security-Policy violation the page reports (injected by the browser's
+# devtools before the page's own scripts, so the policy does not block it).
+WATCH_POLICY = """window.__violations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"""
+
+
+@dataclass
+class Session:
+    page: object  # playwright Page
+    url: str
+    errors: list[str]  # console errors and uncaught exceptions
+    requests: list[str]
+
+    def violations(self) -> list[str]:
+        return self.page.evaluate("() => window.__violations")
+
+
+@contextmanager
+def browse(page_path: Path, fragment: str = "") -> Iterator[Session]:
+    """The page loaded offline in Chromium (only its own file may be fetched)."""
+    from playwright.sync_api import sync_playwright
+
+    url = page_path.resolve().as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            session = Session(page, url, [], [])
+            page.on("console", lambda m: session.errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: session.errors.append(str(e)))
+            page.add_init_script(WATCH_POLICY)
+
+            def route(r):
+                session.requests.append(r.request.url)
+                r.continue_() if r.request.url.split("#")[0] == url else r.abort()
+            page.route("**/*", route)
+            page.goto(url + fragment, wait_until="load")
+            yield session
+        finally:
+            browser.close()
+
+
+def panel(page) -> dict:
+    """What the open panel shows: its title, the seeds table and each seed's layer table."""
+    page.wait_for_selector("#explore:not([hidden]) #explore-title")
+    page.eval_on_selector_all("#explore details", "ds => ds.forEach(d => d.open = true)")
+    tables = page.eval_on_selector_all(
+        "#explore table", "ts => ts.map(t => [...t.rows].map(r => [...r.cells].map(c => c.textContent)))")
+    return {"title": page.text_content("#explore-title"), "seeds": tables[0], "layers": tables[1:],
+            "charts": page.eval_on_selector_all("#explore .explore-chart svg path", "ps => ps.length")}
+
+
+def read_metrics(path: Path) -> dict[tuple[str, int, int], dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["cell_id"], int(r["epoch"]), int(r["layer"])): r for r in csv.DictReader(f)}
+
+
+def number(text: str) -> float:
+    return math.nan if text == "" else float(text)
+
+
+def agrees(shown: str, value: float) -> bool:
+    """The value as the page shows it, to the precision shown: within half a unit of the last
+    digit ('–' for no number)."""
+    if shown in ("–", "−∞", "∞", "+∞"):
+        return not math.isfinite(value)
+    text = shown.replace("−", "-").lstrip("+")
+    mantissa, _, exponent = text.partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    unit = 10.0 ** (int(exponent or 0) - decimals)
+    return math.isfinite(value) and abs(float(text) - value) <= unit / 2 * (1 + 1e-9)
+
+
+def check_panel(shown: dict, entries: list[dict], metrics: dict) -> None:
+    """Every number the panel printed for these networks (manifest entries, one per seed) is
+    metrics.csv's, to the digits printed; attenuation recomputed from its mean |gradient|."""
+    rows = {r[0]: r for r in shown["seeds"][1:]}
+    entries = sorted(entries, key=lambda e: e["seed"])
+    assert [r[0] for r in shown["seeds"][1:-1]] == [str(e["seed"]) for e in entries]
+    for entry, layers in zip(entries, shown["layers"]):
+        cell, depth = entry["cell_id"], int(entry["depth"])
+        last = max(e for (c, e, _) in metrics if c == cell)
+        row = rows[str(entry["seed"])]
+        status = "ok" if entry["status"] == "ok" else f"diverged at epoch {entry['diverged_epoch']}"
+        assert row[1] == status
+        first = metrics[(cell, last, 1)]
+        assert agrees(row[2], number(first["loss"])), (row, first["loss"])
+        assert agrees(row[3], number(first["accuracy"])), (row, first["accuracy"])
+        for shown_att, epoch in ((row[4], 0), (row[5], last)):
+            g1 = number(metrics[(cell, epoch, 1)]["grad_abs_mean"])
+            g_last = number(metrics[(cell, epoch, depth)]["grad_abs_mean"])
+            with_zero = g1 == 0 or g_last == 0
+            expected = math.nan if with_zero or not (g1 > 0 and g_last > 0) else math.log10(g1 / g_last)
+            if with_zero and g1 == 0 and g_last > 0:
+                expected = -math.inf
+            assert agrees(shown_att, expected), (shown_att, expected)
+        assert len(layers) - 1 == depth + 1
+        for layer, cells in enumerate(layers[1:], start=1):
+            at0, at_end = metrics[(cell, 0, layer)], metrics[(cell, last, layer)]
+            for text, value in zip(cells[1:], (at0["grad_abs_mean"], at_end["grad_abs_mean"],
+                                               at_end["update_ratio"], at_end["act_saturated_frac"],
+                                               at_end["act_dead_frac"])):
+                assert agrees(text, number(value)), (cell, layer, cells, value)
