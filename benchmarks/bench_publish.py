@@ -30,6 +30,7 @@ def measure(results_dir: Path, out_dir: Path | None = None) -> dict[str, float]:
     data = (Path(results_dir) / "metrics.csv").read_bytes()
     numbers: dict[str, float] = {
         "published_bytes": sum(p.stat().st_size for p in out.iterdir() if p.is_file()),
+        "page_bytes": (out / "index.html").stat().st_size,
         "files": len(list(out.iterdir())),
         "render_seconds": round(render, 2),
         "metrics_csv_bytes": len(data),

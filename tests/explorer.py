@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from chromium import CHROMIUM_ARGS, chromium_path
 
 # Collects every Content-Security-Policy violation the page reports (injected by the browser's
@@ -77,8 +78,10 @@ def number(text: str) -> float:
 def agrees(shown: str, value: float) -> bool:
     """The value as the page shows it, to the precision shown: within half a unit of the last
     digit ('–' for no number)."""
-    if shown in ("–", "−∞", "∞", "+∞"):
-        return not math.isfinite(value)
+    if shown == "–":
+        return math.isnan(value)
+    if shown in ("−∞", "∞", "+∞"):
+        return math.isinf(value) and (value < 0) == shown.startswith("−")
     text = shown.replace("−", "-").lstrip("+")
     mantissa, _, exponent = text.partition("e")
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
@@ -86,16 +89,20 @@ def agrees(shown: str, value: float) -> bool:
     return math.isfinite(value) and abs(float(text) - value) <= unit / 2 * (1 + 1e-9)
 
 
-def check_panel(shown: dict, entries: list[dict], metrics: dict) -> None:
-    """Every number the panel printed for these networks (manifest entries, one per seed) is
-    metrics.csv's, to the digits printed; attenuation recomputed from its mean |gradient|."""
+def check_panel(shown: dict, entries: list[dict], metrics: dict, recorded: bool = False) -> None:
+    """Every number the panel printed for these networks (manifest entries, one per seed, or per
+    run when ``recorded``) is metrics.csv's, to the digits printed; attenuation (the first weight
+    matrix over matrix L-1) recomputed from its mean |gradient| columns."""
     rows = {r[0]: r for r in shown["seeds"][1:]}
-    entries = sorted(entries, key=lambda e: e["seed"])
-    assert [r[0] for r in shown["seeds"][1:-1]] == [str(e["seed"]) for e in entries]
-    for entry, layers in zip(entries, shown["layers"]):
-        cell, depth = entry["cell_id"], int(entry["depth"])
+    if not recorded:
+        entries = sorted(entries, key=lambda e: e["seed"])
+    names = [e["cell_id"] if recorded else str(e["seed"]) for e in entries]
+    assert [r[0] for r in shown["seeds"][1:-1]] == names
+    for name, entry, layers in zip(names, entries, shown["layers"]):
+        cell = entry["cell_id"]
         last = max(e for (c, e, _) in metrics if c == cell)
-        row = rows[str(entry["seed"])]
+        n = max(m for (c, _, m) in metrics if c == cell)  # L, the weight matrices
+        row = rows[name]
         status = "ok" if entry["status"] == "ok" else f"diverged at epoch {entry['diverged_epoch']}"
         assert row[1] == status
         first = metrics[(cell, last, 1)]
@@ -103,13 +110,11 @@ def check_panel(shown: dict, entries: list[dict], metrics: dict) -> None:
         assert agrees(row[3], number(first["accuracy"])), (row, first["accuracy"])
         for shown_att, epoch in ((row[4], 0), (row[5], last)):
             g1 = number(metrics[(cell, epoch, 1)]["grad_abs_mean"])
-            g_last = number(metrics[(cell, epoch, depth)]["grad_abs_mean"])
-            with_zero = g1 == 0 or g_last == 0
-            expected = math.nan if with_zero or not (g1 > 0 and g_last > 0) else math.log10(g1 / g_last)
-            if with_zero and g1 == 0 and g_last > 0:
-                expected = -math.inf
+            g_last = number(metrics[(cell, epoch, n - 1)]["grad_abs_mean"])
+            with np.errstate(all="ignore"):
+                expected = float(np.log10(np.float64(g1) / np.float64(g_last)))
             assert agrees(shown_att, expected), (shown_att, expected)
-        assert len(layers) - 1 == depth + 1
+        assert len(layers) - 1 == n
         for layer, cells in enumerate(layers[1:], start=1):
             at0, at_end = metrics[(cell, 0, layer)], metrics[(cell, last, layer)]
             for text, value in zip(cells[1:], (at0["grad_abs_mean"], at_end["grad_abs_mean"],

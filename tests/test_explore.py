@@ -185,7 +185,7 @@ def test_the_data_block_cannot_end_its_script_element(run):
 def test_the_panel_numbers_are_the_arrays_to_three_significant_digits(run):
     for g in explore.groups(run)[:6]:
         for seed in g.seeds:
-            cell = next(c for c in run.cells if c.seed == seed.seed and c.activation == g.activation
+            cell = next(c for c in run.cells if str(c.seed) == seed.name and c.activation == g.activation
                         and c.initializer == g.initializer and c.depth == g.depth
                         and links.links_for(run).href(c.activation, c.initializer, c.depth,
                                                       g.training, c.dataset_id) == g.href)

@@ -84,3 +84,128 @@ def test_a_link_with_a_cell_in_its_fragment_opens_on_that_panel(smoke):
         s.page.evaluate("location.hash = '#cell=relu/he_normal/64'")
         assert "no networks for relu · he_normal · depth 64" in s.page.text_content("#explore")
         assert s.errors == [] and s.violations() == []
+
+
+
+# --- recorded runs of your own model ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Three recorded runs: two sigmoid runs (seeds 0 and 1) that share a heatmap cell, and a
+    relu run; metrics.csv holds their rows as the recorder writes them."""
+    import fakes
+
+    from vanishing import recorder_io
+    from vanishing.html import render_report
+    from vanishing.results import METRICS_COLUMNS
+
+    root = tmp_path_factory.mktemp("recorded")
+    runs = []
+    for name, labels, grad, seed in (
+            ("sigmoid-a", {"activation": "sigmoid", "initializer": "random_normal", "seed": 0},
+             [1e-4, 1e-3, 1e-2, 0.1], 0),
+            ("sigmoid-b", {"activation": "sigmoid", "initializer": "random_normal", "seed": 1},
+             [2e-4, 3e-3, 2e-2, 0.2], 1),
+            ("relu-he", {"activation": "relu", "initializer": "he_normal"}, [0.5, 0.5, 1.0, 1.0], 2)):
+        runs.append((fakes.recorded_entry(name, 4, 3, labels), fakes.recorded_arrays(4, 3, grad, seed=seed)))
+    results = fakes.recorded_dir(root / "rec", runs)
+    lines = [line for entry, arrays in runs for line in recorder_io.metric_lines(entry, arrays)]
+    table = "\n".join([",".join(METRICS_COLUMNS), *lines]) + "\n"
+    (results / "metrics.csv").write_text(table, encoding="utf-8")
+    fakes.rehash_metrics(results)
+    page = render_report(results, root / "out")
+    return page, [entry for entry, _ in runs], read_metrics(root / "out" / "metrics.csv")
+
+
+def test_a_recorded_run_opens_its_panel_from_the_table_and_the_heatmap(recorded):
+    page_path, entries, metrics = recorded
+    sigmoid = [e for e in entries if e["cell_id"].startswith("sigmoid")]
+    with browse(page_path) as s:
+        s.page.locator('#runs table a[href="#run=relu-he"]').click()
+        shown = panel(s.page)
+        assert shown["title"] == "relu · he_normal · depth 3 · recorded"
+        check_panel(shown, [entries[2]], metrics, recorded=True)
+        # the heatmap's sigmoid cell stands for both sigmoid runs: its panel has both
+        s.page.keyboard.press("Escape")
+        s.page.locator('#runs svg a[href="#run=sigmoid-a"]').first.click()
+        shown = panel(s.page)
+        check_panel(shown, sigmoid, metrics, recorded=True)
+        assert s.errors == [] and s.violations() == []
+    with browse(page_path, "#run=sigmoid-b") as s:  # a link to either run opens their group
+        check_panel(panel(s.page), sigmoid, metrics, recorded=True)
+
+
+# --- networks that diverged, died and learned (trains: slow) -------------------------------------
+
+THREE_ENDINGS = """
+title = "Three ways a network ends"
+[data]
+name = "circles"
+n_samples = 300
+noise = 0.1
+factor = 0.5
+seed = 0
+[model]
+width = 5
+[train]
+epochs = 40
+batch_size = 32
+optimizer = "rmsprop"
+learning_rate = 0.01
+[matrix.main]
+activations = ["relu", "tanh"]
+initializers = ["random_normal", "glorot_uniform"]
+depths = [4]
+seeds = [0, 1]
+# A linear stack with the tutorial's large weights and plain SGD at a step of 100: the loss
+# overflows in the first epoch. Beside it the same network under the primary study's rmsprop,
+# so the optimizers section shows both.
+[matrix.blowup]
+activations = ["linear"]
+initializers = [{ name = "random_normal", stddev = 1.0 }]
+depths = [4]
+seeds = [0]
+optimizers = [{ name = "sgd", learning_rate = 100.0 }, { name = "rmsprop", learning_rate = 0.01 }]
+"""
+
+
+@pytest.fixture(scope="module")
+def endings(tmp_path_factory):
+    from vanishing import config, runner
+    from vanishing.html import render_report
+
+    root = tmp_path_factory.mktemp("endings")
+    experiment = config.load_text("three endings", THREE_ENDINGS)
+    runner.train(experiment, root / "results", command="vanishing train", progress=False)
+    page = render_report(root / "results", root / "out")
+    manifest = json.loads((root / "results" / "manifest.json").read_text(encoding="utf-8"))
+    return page, manifest, read_metrics(root / "out" / "metrics.csv")
+
+
+@pytest.mark.slow
+def test_a_diverged_a_dead_and_a_learned_network_show_metrics_csv_in_their_panels(endings):
+    page_path, manifest, metrics = endings
+    diverged = _entries(manifest, "linear", "random_normal(stddev=1.0)", 4, "sgd")
+    dead = _entries(manifest, "relu", "random_normal", 4)
+    learned = _entries(manifest, "tanh", "glorot_uniform", 4)
+    last = {e["cell_id"]: max(ep for (c, ep, _) in metrics if c == e["cell_id"]) for e in manifest["cells"]}
+    # what the three are, from metrics.csv, before the page is asked about them
+    assert [e["status"] for e in diverged] == ["diverged"]
+    assert all(float(metrics[(e["cell_id"], last[e["cell_id"]], 4)]["act_dead_frac"]) == 1.0 for e in dead)
+    assert all(float(metrics[(e["cell_id"], last[e["cell_id"]], 1)]["accuracy"]) > 0.9 for e in learned)
+    chosen = [("#optimizers", "#cell=linear/random_normal%28stddev%3D1.0%29/4&optimizer=sgd%20%28lr%20100%29",
+               diverged),
+              ("#summary", "#cell=relu/random_normal/4", dead),
+              ("#summary", "#cell=tanh/glorot_uniform/4", learned)]
+    with browse(page_path) as s:
+        for where, href, entries in chosen:
+            s.page.locator(f'{where} a[href="{href}"]').first.click()
+            shown = panel(s.page)
+            check_panel(shown, entries, metrics)
+        assert shown["title"] == "tanh · glorot_uniform · depth 4 · rmsprop (lr 0.01) · circles"
+        assert s.errors == [] and s.violations() == []
+        assert set(s.requests) == {s.url}
+    # the diverged seed is named as such, and its end numbers are none
+    with browse(page_path, chosen[0][1]) as s:
+        row = panel(s.page)["seeds"][1]
+        assert row[1] == f"diverged at epoch {diverged[0]['diverged_epoch']}" and row[2] == "–"

@@ -1,15 +1,17 @@
 """What the page's panel shows for each group of networks, as one compact JSON block.
 
-A group (links.py) is one activation x initializer x depth trained one way on one dataset; its
-panel has every seed's curves over the epochs (each layer's mean |gradient| and update ratio,
-the hidden layers' saturated and dead fractions, loss, accuracy) and a table of its numbers.
+A group (links.py) is one activation x initializer x depth trained one way on one dataset, or
+recorded runs of your own model sharing those labels; its panel has every seed's (run's)
+curves over the epochs (each layer's mean |gradient| and update ratio, the saturated and dead
+fractions, loss, accuracy) and a table of its numbers.
 
 The numbers a panel prints are formatted here (fmt.sig: three significant digits), from the
 same arrays metrics.csv is written from, so the page prints what the file holds. The curves
 only need to be drawn: each series is sent as one byte per value, 0..254 across that series' own
 range (in log10 for the magnitudes), 255 for no number. A panel's chart spans at least its
-series' range in under 255 pixels, so a byte is below a pixel; the default preset's curves
-take 1.3 MB instead of the 5 MB that float32 would.
+series' range in under 255 pixels, so a byte is below a pixel. The default preset's 1.29
+million curve values take 1.7 MB of the page this way; as float32 they would take 6.9 MB, more
+than the page's budget leaves.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vanishing import fmt
-from vanishing.aggregate import summarize
-from vanishing.links import Links, links_for
+from vanishing.aggregate import Stat, summarize
+from vanishing.links import Links, links_for, run_href, run_key
 from vanishing.plotting import layer_colours, layer_keys
 from vanishing.reader import FACTORY, MATRIX, CellStats, Run
+from vanishing.recorded import KERAS, RecordedRun
 from vanishing.roles import ordered, training_label
 
 MISSING = 255  # the byte for "no number" (diverged, not measured, or not positive on a log axis)
@@ -37,7 +40,7 @@ SERIES = (("grad_abs_mean", True), ("update_ratio", True), ("act_saturated_frac"
 
 @dataclass(frozen=True)
 class SeedView:
-    seed: int
+    name: str  # the seed, or a recorded run's name
     status: str  # "ok" or "diverged at epoch 12"
     numbers: tuple[str, ...]  # final loss, final accuracy, attenuation at init, after training
     layers: tuple[tuple[str, ...], ...]  # per weight matrix: |g| at epoch 0 and last, update ratio,
@@ -60,6 +63,7 @@ class GroupView:
     hidden: int  # how many of the layers have saturated and dead fractions (0: not measured)
     mean: tuple[str, ...]  # numbers as mean ± std over the seeds that count
     seeds: tuple[SeedView, ...]
+    runs: tuple[str, ...] = ()  # recorded runs: the names a #run= link may give
 
 
 def pack(values: np.ndarray, log: bool) -> tuple[float, float, str]:
@@ -81,20 +85,36 @@ def _last(a: np.ndarray | None, i: int) -> str:
     return fmt.sig(float(a[-1, i])) if a is not None and i < a.shape[1] else fmt.NO_NUMBER
 
 
-def seed_view(c: CellStats) -> SeedView:
+def series(network: CellStats | RecordedRun, name: str) -> np.ndarray | None:
+    """One of SERIES of a matrix cell or a recorded run (whose per-matrix numbers are in stats)."""
+    if isinstance(network, RecordedRun) and name not in ("loss", "accuracy"):
+        return network.stats.get(name)
+    return getattr(network, name)
+
+
+def seed_view(c: CellStats | RecordedRun, name: str) -> SeedView:
     status = "ok" if not c.diverged else (
         f"diverged at epoch {c.diverged_epoch}" if c.diverged_epoch is not None else "diverged")
     numbers = (fmt.sig(float(c.loss[-1])), fmt.sig(float(c.accuracy[-1])),
                fmt.signed(float(c.attenuation[0])), fmt.signed(float(c.attenuation[-1])))
-    layers = tuple((fmt.sig(float(c.grad_abs_mean[0, i])), fmt.sig(float(c.grad_abs_mean[-1, i])),
-                    _last(c.update_ratio, i), _last(c.act_saturated_frac, i), _last(c.act_dead_frac, i))
-                   for i in range(c.layers))
+    grad = series(c, "grad_abs_mean")
+    at_end = [series(c, s) for s in ("update_ratio", "act_saturated_frac", "act_dead_frac")]
+    layers = tuple((fmt.sig(float(grad[0, i])), fmt.sig(float(grad[-1, i])), *(_last(a, i) for a in at_end))
+                   for i in range(grad.shape[1]))
     curves = {}
-    for name, log in SERIES:
-        a = getattr(c, name)
+    for key, log in SERIES:
+        a = series(c, key)
         if a is not None and np.isfinite(a).any():
-            curves[name] = pack(a, log)
-    return SeedView(c.seed, status, numbers, layers, curves)
+            curves[key] = pack(a, log)
+    return SeedView(name, status, numbers, layers, curves)
+
+
+def _means(loss: Stat, accuracy: Stat, at_init: Stat, at_end: Stat) -> tuple[str, ...]:
+    """The seeds table's last row: mean ± std over the seeds that count (the end numbers leave
+    the diverged out, as the matrix table does)."""
+    return (fmt.mean_std(loss.mean, loss.std, loss.n), fmt.mean_std(accuracy.mean, accuracy.std, accuracy.n),
+            fmt.mean_std(at_init.mean, at_init.std, at_init.n, 2, True),
+            fmt.mean_std(at_end.mean, at_end.std, at_end.n, 2, True))
 
 
 def group_view(cells: Sequence[CellStats], links: Links) -> GroupView:
@@ -109,10 +129,7 @@ def group_view(cells: Sequence[CellStats], links: Links) -> GroupView:
     hidden = max((c.act_saturated_frac.shape[1] for c in cells if c.act_saturated_frac is not None),
                  default=0)
     g = summarize(cells)[0]
-    mean = (fmt.mean_std(g.final_loss.mean, g.final_loss.std, g.final_loss.n),
-            fmt.mean_std(g.final_accuracy.mean, g.final_accuracy.std, g.final_accuracy.n),
-            fmt.mean_std(g.attenuation_init.mean, g.attenuation_init.std, g.attenuation_init.n, 2, True),
-            fmt.mean_std(g.attenuation_end.mean, g.attenuation_end.std, g.attenuation_end.n, 2, True))
+    mean = _means(g.final_loss, g.final_accuracy, g.attenuation_init, g.attenuation_end)
     title = " · ".join(x for x in (first.activation, first.initializer, f"depth {first.depth}",
                                    training, data) if x)
     return GroupView(
@@ -120,19 +137,43 @@ def group_view(cells: Sequence[CellStats], links: Links) -> GroupView:
         activation=first.activation, initializer=first.initializer, depth=first.depth,
         training=training, data=data, title=title, epochs=max(c.epochs for c in cells),
         layers=names, colours=layer_colours(n), hidden=hidden, mean=mean,
-        seeds=tuple(seed_view(c) for c in sorted(cells, key=lambda c: c.seed)))
+        seeds=tuple(seed_view(c, str(c.seed)) for c in sorted(cells, key=lambda c: c.seed)))
+
+
+def run_view(runs: Sequence[RecordedRun]) -> GroupView:
+    """Recorded runs of one group (links.run_key), each a 'seed' named by the run."""
+    first = runs[0]
+    n = max(len(r.layers) for r in runs)
+    hidden = n if any("act_saturated_frac" in r.stats or "act_dead_frac" in r.stats for r in runs) else 0
+    ok = [r for r in runs if not r.diverged]
+    mean = _means(Stat.of(r.loss[-1] for r in ok), Stat.of(r.accuracy[-1] for r in ok),
+                  Stat.of(r.attenuation[0] for r in runs), Stat.of(r.attenuation[-1] for r in ok))
+    labelled = len(run_key(first)) == 3
+    title = (" · ".join((first.activation, first.initializer, f"depth {first.depth}", "recorded"))
+             if labelled else first.cell_id)
+    return GroupView(
+        href=run_href(first.cell_id), activation=first.activation, initializer=first.initializer,
+        depth=first.depth, training=training_label(first.optimizer, first.learning_rate), data="",
+        title=title, epochs=max(r.epochs for r in runs), layers=tuple(f"M{i + 1}" for i in range(n)),
+        colours=layer_colours(n), hidden=hidden, mean=mean,
+        seeds=tuple(seed_view(r, r.cell_id) for r in runs), runs=tuple(r.cell_id for r in runs))
 
 
 def groups(run: Run) -> tuple[GroupView, ...]:
-    """Every group of the run's matrix networks (the built-in MLP's and a factory's)."""
+    """Every group of the run's matrix networks (the built-in MLP's and a factory's), then of its
+    recorded runs."""
     links = links_for(run)
     by_key: dict[tuple, list[CellStats]] = {}
     for c in run.cells:
         if c.kind in (MATRIX, FACTORY):
             key = (c.kind, c.activation, c.initializer, c.depth, c.training, c.dataset_id)
             by_key.setdefault(key, []).append(c)
-    order = ordered(by_key)
-    return tuple(group_view(by_key[k], links) for k in order)
+    recorded: dict[tuple, list[RecordedRun]] = {}
+    for r in run.recorded:
+        if r.kind == KERAS:
+            recorded.setdefault(run_key(r), []).append(r)
+    return (tuple(group_view(by_key[k], links) for k in ordered(by_key))
+            + tuple(run_view(members) for members in recorded.values()))
 
 
 def explore_json(run: Run) -> str:

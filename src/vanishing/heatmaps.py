@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 
 from vanishing import fmt
 from vanishing.aggregate import Grid, Stat
-from vanishing.links import OPENS, Links, hover
+from vanishing.links import OPENS, Hrefs, hover
 from vanishing.plotting import STYLE, mark
 from vanishing.roles import short
 
@@ -62,7 +62,7 @@ def _dark(rgba: Sequence[float]) -> bool:
 
 
 def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsize: float = 8,
-          links: Links | None = None):
+          links: Hrefs | None = None):
     """One heatmap on ax; diverged seeds marked with *, cells not run say so. Every cell run is a
     mark (plotting.mark): its own rectangle, whose hover gives mean ± std, seeds and the diverged,
     and whose link (with ``links``) opens its group's panel."""
@@ -101,7 +101,7 @@ def panel(ax, grid: Grid, what: str, cmap, norm, row_labels: bool = True, fontsi
     return ScalarMappable(norm=norm, cmap=cmap)
 
 
-def _cells(ax, grid: Grid, what: str, colours: np.ndarray, links: Links | None) -> None:
+def _cells(ax, grid: Grid, what: str, colours: np.ndarray, links: Hrefs | None) -> None:
     """One rectangle per cell run, each a mark; cells with no number in the colour of 'bad'."""
     name = ROW_TITLES[what]
     for r, row in enumerate(grid.cells):
@@ -118,7 +118,7 @@ def _cells(ax, grid: Grid, what: str, colours: np.ndarray, links: Links | None) 
 
 
 def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL,
-                 links: Links | None = None) -> MplFigure:
+                 links: Hrefs | None = None) -> MplFigure:
     """One activation x initializer heatmap of 'accuracy', 'attenuation_init' or 'attenuation_end'."""
     with plt.rc_context(STYLE):
         n_a, n_i = len(grid.activations), len(grid.initializers)
@@ -133,7 +133,7 @@ def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL,
 
 
 def draw_panels(grids: Sequence[Grid], whats: Sequence[str], column_titles: Sequence[str],
-                label: str = ATTENUATION_LABEL, links: Links | None = None) -> MplFigure:
+                label: str = ATTENUATION_LABEL, links: Hrefs | None = None) -> MplFigure:
     """Rows: what is shown; columns: one grid each (an optimizer, a depth)."""
     n_a = max(len(g.activations) for g in grids)
     n_i = max(len(g.initializers) for g in grids)

@@ -116,7 +116,7 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
         bits.append(f"preset “{p.preset}”")
     if p.created:
         bits.append(p.created[:10])
-    data = explore_json(run) if any(c.kind in (MATRIX, FACTORY) for c in run.cells) else ""
+    data = explore_json(run) if run.cells or run.recorded else ""
     script = explore_script() if data else ""
     return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
                 csp=content_security_policy(script), sections=views, created=p.created,

@@ -2,7 +2,9 @@
 words a hover shows over a heatmap cell, a table row or a depth marker that stands for it.
 
 A group is one activation x initializer x depth trained one way (optimizer and learning rate)
-on one dataset, over its seeds. Its link names it by the labels the page shows:
+on one dataset, over its seeds. Recorded runs of your own model group the same way when their
+labels name an activation and an initializer (else each run is its own group), and are linked
+as ``#run=NAME`` (any of the group's runs). Its link names it by the labels the page shows:
 ``#cell=ACTIVATION/INITIALIZER/DEPTH``, each label percent-encoded; ``&optimizer=...`` and
 ``&data=...`` follow only when they differ from the run's primary study, so the links of the
 matrix most sections show stay short (``#cell=sigmoid/glorot_uniform/4``) and a link without
@@ -13,13 +15,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from vanishing import fmt
 from vanishing.aggregate import GroupSummary, Stat
 from vanishing.reader import Run
+from vanishing.recorded import RecordedRun
 from vanishing.roles import training_label
+
+
+class Hrefs(Protocol):
+    """What a figure needs to link its marks: the link of the group a mark stands for."""
+
+    def group_href(self, g: GroupSummary) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,33 @@ class Links:
 
     def group_href(self, g: GroupSummary) -> str:
         return self.href(g.activation, g.initializer, g.depth, g.training, g.dataset_id)
+
+
+def run_href(name: str) -> str:
+    """``#run=NAME``: a recorded run's panel (the group it belongs to)."""
+    return f"#run={quote(name, safe='')}"
+
+
+def run_key(r: RecordedRun) -> tuple:
+    """What groups recorded runs: their activation, initializer and depth labels, else the run."""
+    return (r.activation, r.initializer, r.depth) if r.activation and r.initializer else (r.cell_id,)
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """A heatmap of recorded runs links each cell to its group's first run."""
+
+    first: tuple[tuple[tuple, str], ...]  # (run_key, the first run's name)
+
+    @classmethod
+    def of(cls, runs: Sequence[RecordedRun]) -> RunLinks:
+        first: dict[tuple, str] = {}
+        for r in runs:
+            first.setdefault(run_key(r), r.cell_id)
+        return cls(tuple(first.items()))
+
+    def group_href(self, g: GroupSummary) -> str:
+        return run_href(dict(self.first)[(g.activation, g.initializer, g.depth)])
 
 
 def links_for(run: Run) -> Links:

@@ -40,7 +40,7 @@ def inline_svg(data: bytes, titles: Mapping[str, str], label: str) -> Markup:
     text = _EMPTY_DEFS.sub("", text)
     text = text.replace(_NEW_TAB, "")
     # SVG 2's plain href: what the page's script and a CSS selector read as an <a>'s link
-    text = text.replace('<a xlink:href="#cell=', '<a href="#cell=')
+    text = text.replace('<a xlink:href="#', '<a href="#')
     prefix = "f" + hashlib.sha256(data).hexdigest()[:8] + "-"
     ids = {m[1] for m in _ID.finditer(text)}
     referenced = {m[2] for m in _REFERENCE.finditer(text)} & ids  # not a mark's #cell= link

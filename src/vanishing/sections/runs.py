@@ -12,6 +12,7 @@ import numpy as np
 from vanishing import fmt
 from vanishing.aggregate import GroupSummary, Stat, grid_of
 from vanishing.heatmaps import WHAT, draw_heatmap
+from vanishing.links import RunLinks, run_href
 from vanishing.plotting import Figure, finish
 from vanishing.reader import Run
 from vanishing.recorded import RecordedRun
@@ -31,6 +32,7 @@ class RunRow:
     attenuation_start: str
     attenuation_end: str
     status: str
+    href: str = ""  # the run's panel
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def row(r: RecordedRun, keys: Sequence[str]) -> RunRow:
     return RunRow(r.cell_id, tuple(labels.get(k, "") for k in keys), str(r.epochs),
                   fmt.fixed(r.loss[end], 4), fmt.fixed(r.accuracy[end], 3),
                   fmt.signed(r.attenuation[0]), fmt.signed(r.attenuation[end]),
-                  f"diverged at epoch {r.diverged_epoch}" if r.diverged else "ok")
+                  f"diverged at epoch {r.diverged_epoch}" if r.diverged else "ok", run_href(r.cell_id))
 
 
 def summaries(runs: Sequence[RecordedRun]) -> tuple[GroupSummary, ...]:
@@ -96,6 +98,7 @@ def heatmaps(runs: Sequence[RecordedRun]) -> tuple[Figure, ...]:
              "attenuation_end": "attenuation after the last epoch"}
     has_accuracy = any(np.isfinite(r.accuracy[r.end]) for r in runs)
     shown = [what for what in WHAT if what != "accuracy" or has_accuracy]
-    return tuple(finish(draw_heatmap(grid, what), caption.format(what=words[what]),
+    links = RunLinks.of(runs)
+    return tuple(finish(draw_heatmap(grid, what, links=links), caption.format(what=words[what]),
                         f"Heatmap of {words[what]} for the recorded runs, activations as rows, "
                         "initializers as columns.") for what in shown)

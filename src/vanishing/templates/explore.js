@@ -1,6 +1,7 @@
 // The panel: every seed's curves and numbers for the group of networks a mark stands for.
 // Data: the JSON block #explore-data (vanishing/explore.py). Links: #cell=ACT/INIT/DEPTH
-// [&optimizer=...][&data=...], missing axes meaning the run's primary study (vanishing/links.py).
+// [&optimizer=...][&data=...], missing axes meaning the run's primary study, and #run=NAME for
+// a recorded run (vanishing/links.py).
 // Runs under the page's Content-Security-Policy, allowed by its hash: no eval, no network, no
 // innerHTML (labels come from configs: they go in as text only).
 (() => {
@@ -21,7 +22,9 @@
   };
   const SEED_DASH = ["", "5 3", "1.5 2.5", "8 3 2 3", "3 3"];
   const key = (a, i, d, o, x) => JSON.stringify([a, i, String(d), o, x]);
-  const index = new Map(DATA.groups.map((g) => [key(g.activation, g.initializer, g.depth, g.training, g.data), g]));
+  const index = new Map(DATA.groups.filter((g) => !g.runs.length)
+    .map((g) => [key(g.activation, g.initializer, g.depth, g.training, g.data), g]));
+  const byRun = new Map(DATA.groups.flatMap((g) => g.runs.map((name) => [name, g])));
   let opener = null;
 
   function el(tag, attrs, text) {
@@ -37,8 +40,14 @@
     return node;
   }
 
-  // "#cell=a/b/4&optimizer=o" -> {group} or {error}; null when the fragment is not a cell's.
+  // "#cell=a/b/4&optimizer=o" or "#run=name" -> {group} or {error}; null for other fragments.
   function find(hash) {
+    if (hash.startsWith("#run=")) {
+      let name = hash.slice(5);
+      try { name = decodeURIComponent(name); } catch (e) { /* shown as written */ }
+      const group = byRun.get(name);
+      return group ? { group } : { error: `this page has no recorded run named “${name}”` };
+    }
     if (!hash.startsWith("#cell=")) return null;
     const [cell, ...rest] = hash.slice(6).split("&");
     try {
@@ -182,7 +191,8 @@
       const i = el("i", { style: `background:${group.colours[k]}` });
       p.append(i, document.createTextNode(` ${label}  `));
     });
-    const seeds = group.seeds.map((s, i) => `seed ${s.seed} ${["solid", "dashed", "dotted", "dash-dot", "short dashes"][i % 5]}`);
+    const who = group.runs.length ? "" : "seed ";
+    const seeds = group.seeds.map((s, i) => `${who}${s.name} ${["solid", "dashed", "dotted", "dash-dot", "short dashes"][i % 5]}`);
     p.append(document.createTextNode(`· ${seeds.join(", ")}`));
     return p;
   }
@@ -190,19 +200,20 @@
   function draw(group) {
     body.replaceChildren();
     const last = group.epochs;
+    const who = group.runs.length ? "" : "seed ";
     body.append(
       el("h2", { id: "explore-title", tabindex: "-1" }, group.title),
       keyLegend(group),
       curves(group),
-      table(`Each seed after epoch ${last}`, ["seed", "status", "final loss", "final accuracy", "atten. init", "atten. end"], [
-        ...group.seeds.map((s) => ({ cells: [String(s.seed), s.status, ...s.numbers], cls: s.status === "ok" ? "" : "diverged" })),
+      table(`Each ${who || "run "}after epoch ${last}`, [who ? "seed" : "run", "status", "final loss", "final accuracy", "atten. init", "atten. end"], [
+        ...group.seeds.map((s) => ({ cells: [s.name, s.status, ...s.numbers], cls: s.status === "ok" ? "" : "diverged" })),
         { cells: ["mean ± std", "over the seeds that count", ...group.mean], cls: "mean" },
       ]),
     );
     group.seeds.forEach((s, i) => {
       const details = el("details", i === 0 ? { open: "" } : {});
-      details.append(el("summary", {}, `Layer by layer, seed ${s.seed}`));
-      details.append(table(`Seed ${s.seed}: each weight matrix, input side first`,
+      details.append(el("summary", {}, `Layer by layer, ${who}${s.name}`));
+      details.append(table(`${who}${s.name}: each weight matrix, input side first`,
         ["layer", "mean |g| epoch 0", `mean |g| epoch ${last}`, `update ratio epoch ${last}`, `saturated epoch ${last}`, `dead epoch ${last}`],
         s.layers.map((row, k) => ({ cells: [group.layers[k], ...row] }))));
       body.append(details);
@@ -229,7 +240,7 @@
     if (panel.hidden) return;
     panel.hidden = true;
     body.replaceChildren();
-    if (location.hash.startsWith("#cell=")) history.replaceState(null, "", location.pathname + location.search);
+    if (find(location.hash)) history.replaceState(null, "", location.pathname + location.search);
     if (restore && opener && document.contains(opener)) opener.focus();
   }
 
@@ -237,7 +248,7 @@
     const a = event.target.closest ? event.target.closest("a") : null;
     if (!a) return;
     const href = a.getAttribute("href") || "";
-    if (!href.startsWith("#cell=")) return;
+    if (!href.startsWith("#cell=") && !href.startsWith("#run=")) return;
     event.preventDefault();
     opener = a;
     if (location.hash !== href) history.pushState(null, "", href);
