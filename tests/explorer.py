@@ -98,6 +98,8 @@ def check_panel(shown: dict, entries: list[dict], metrics: dict, recorded: bool 
         entries = sorted(entries, key=lambda e: e["seed"])
     names = [e["cell_id"] if recorded else str(e["seed"]) for e in entries]
     assert [r[0] for r in shown["seeds"][1:-1]] == names
+    assert len(shown["layers"]) == len(names)  # a layer table per seed
+    ends: dict[str, list[float]] = {"loss": [], "accuracy": [], "at_init": [], "at_end": []}
     for name, entry, layers in zip(names, entries, shown["layers"]):
         cell = entry["cell_id"]
         last = max(e for (c, e, _) in metrics if c == cell)
@@ -108,12 +110,18 @@ def check_panel(shown: dict, entries: list[dict], metrics: dict, recorded: bool 
         first = metrics[(cell, last, 1)]
         assert agrees(row[2], number(first["loss"])), (row, first["loss"])
         assert agrees(row[3], number(first["accuracy"])), (row, first["accuracy"])
+        attenuation = []
         for shown_att, epoch in ((row[4], 0), (row[5], last)):
             g1 = number(metrics[(cell, epoch, 1)]["grad_abs_mean"])
             g_last = number(metrics[(cell, epoch, n - 1)]["grad_abs_mean"])
             with np.errstate(all="ignore"):
-                expected = float(np.log10(np.float64(g1) / np.float64(g_last)))
-            assert agrees(shown_att, expected), (shown_att, expected)
+                attenuation.append(float(np.log10(np.float64(g1) / np.float64(g_last))))
+            assert agrees(shown_att, attenuation[-1]), (shown_att, attenuation[-1])
+        ends["at_init"].append(attenuation[0])
+        if entry["status"] == "ok":  # the end numbers of the seeds that count
+            ends["loss"].append(number(first["loss"]))
+            ends["accuracy"].append(number(first["accuracy"]))
+            ends["at_end"].append(attenuation[1])
         assert len(layers) - 1 == n
         for layer, cells in enumerate(layers[1:], start=1):
             at0, at_end = metrics[(cell, 0, layer)], metrics[(cell, last, layer)]
@@ -121,3 +129,16 @@ def check_panel(shown: dict, entries: list[dict], metrics: dict, recorded: bool 
                                                at_end["update_ratio"], at_end["act_saturated_frac"],
                                                at_end["act_dead_frac"])):
                 assert agrees(text, number(value)), (cell, layer, cells, value)
+    mean = rows["mean ± std"]
+    for text, values in zip(mean[2:], (ends["loss"], ends["accuracy"], ends["at_init"], ends["at_end"])):
+        assert agrees_mean_std(text, values), (text, values)
+
+
+def agrees_mean_std(shown: str, values: list[float]) -> bool:
+    """'0.512 ± 0.004' (or one seed's value alone, or '–' for none) as numpy has it."""
+    if not values or not math.isfinite(float(np.mean(values))):
+        return shown == "–"
+    mean, _, std = shown.partition(" ± ")
+    if len(values) == 1:
+        return not std and agrees(mean, values[0])
+    return agrees(mean, float(np.mean(values))) and agrees(std, float(np.std(values)))

@@ -16,9 +16,11 @@ from urllib.parse import unquote
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from explorer import check_panel, read_metrics
 
 from vanishing import aggregate, explore, fmt, heatmaps, links, plotting, reader
 from vanishing.html import build_page, explore_script, render_html
+from vanishing.roles import training_label
 from vanishing.svg_inline import inline_svg
 
 
@@ -28,12 +30,10 @@ def run(smoke_results):
 
 
 def _marks(svg: str) -> list[tuple[str, str]]:
-    """(href, hover title) of each mark of an inline SVG (its link: the first after its title)."""
-    out = []
-    for m in re.finditer(r'<g id="[^"]+"><title>([^<]*)</title>', svg):
-        href = re.compile(r'<a href="([^"]+)"').search(svg, m.end())[1]
-        out.append((unquote(html.unescape(href)), html.unescape(m[1])))
-    return out
+    """(href, hover title) of each mark of an inline SVG."""
+    # the title is the link's first child: its tooltip, and its name to a screen reader
+    return [(unquote(html.unescape(href)), html.unescape(title))
+            for href, title in re.findall(r'<a href="([^"]+)"><title>([^<]*)</title>', svg)]
 
 
 def _titles(svg: str) -> dict[str, str]:
@@ -100,7 +100,10 @@ def test_every_heatmap_cell_says_mean_std_seeds_and_diverged_as_the_cells_hold_t
             assert lines[0] == f"{act} · {init} · depth {grid.depth} · rmsprop (lr 0.001)"
             expected = f"{np.mean(ok):.3f} ± {np.std(ok):.3f}" if len(ok) > 1 else f"{ok[0]:.3f}"
             assert lines[1] == f"final accuracy {expected} (mean ± std over {len(ok)} seeds)"
-            assert lines[2] == f"{len(mine)} seeds, none diverged" or "diverged (seed" in lines[2]
+            diverged = [c for c in mine if c.diverged]
+            assert lines[2] == (f"{len(mine)} seeds, none diverged" if not diverged else
+                                f"{len(mine)} seeds, {len(diverged)} diverged (" + ", ".join(
+                                    f"seed {c.seed} at epoch {c.diverged_epoch}" for c in diverged) + ")")
 
 
 def test_a_diverged_seed_is_named_in_the_hover_and_left_out_of_the_mean(run):
@@ -182,17 +185,24 @@ def test_the_data_block_cannot_end_its_script_element(run):
     assert evil in {g["initializer"] for g in groups}
 
 
-def test_the_panel_numbers_are_the_arrays_to_three_significant_digits(run):
-    for g in explore.groups(run)[:6]:
-        for seed in g.seeds:
-            cell = next(c for c in run.cells if str(c.seed) == seed.name and c.activation == g.activation
-                        and c.initializer == g.initializer and c.depth == g.depth
-                        and links.links_for(run).href(c.activation, c.initializer, c.depth,
-                                                      g.training, c.dataset_id) == g.href)
-            assert seed.numbers[:2] == (f"{cell.loss[-1]:#.3g}".rstrip("."),
-                                        f"{cell.accuracy[-1]:#.3g}".rstrip("."))
-            first = seed.layers[0]
-            assert float(first[0].replace("−", "-")) == pytest.approx(cell.grad_abs_mean[0, 0], rel=5e-3)
+def test_every_panel_number_is_metrics_csv_to_the_digits_shown(run, smoke_results):
+    manifest = json.loads((smoke_results / "manifest.json").read_text(encoding="utf-8"))
+    metrics = read_metrics(smoke_results / "metrics.csv")
+    rule = links.links_for(run)
+    views = explore.groups(run)
+    assert len(views) == 19  # smoke: 9 + 8 + 1 + 1 groups (main, depth, optimizers, real data)
+    for g in views:
+        entries = [e for e in manifest["cells"] if (e["activation"], e["initializer"], e["depth"]) ==
+                   (g.activation, g.initializer, g.depth)
+                   and g.href == rule.href(e["activation"], e["initializer"], e["depth"],
+                                           training_label(e["optimizer"], e["learning_rate"]),
+                                           e["dataset_id"])]
+        # the panel as the page's script lays it out: the seeds table, then a layer table per seed
+        shown = {"seeds": [["seed"], *([s.name, s.status, *s.numbers] for s in g.seeds),
+                           ["mean ± std", "", *g.mean]],
+                 "layers": [[["layer"], *([name, *row] for name, row in zip(g.layers, s.layers))]
+                            for s in g.seeds]}
+        check_panel(shown, entries, metrics)
 
 
 # --- the policy -------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ the shareable link; no error and no policy violation; no request leaves the page
 from __future__ import annotations
 
 import json
+import math
+import re
+from urllib.parse import unquote
 
 import pytest
 from explorer import browse, check_panel, panel, read_metrics
@@ -50,6 +53,44 @@ def test_three_marks_open_panels_whose_numbers_are_metrics_csv(smoke):
         assert set(s.requests) == {s.url}
 
 
+def test_every_mark_opens_its_own_panel_and_is_named_for_a_screen_reader(smoke):
+    with browse(smoke[0]) as s:
+        page = s.page
+        hrefs = sorted(set(page.eval_on_selector_all('a[href^="#cell="]',
+                                                     "as => as.map(a => a.getAttribute('href'))")))
+        assert len(hrefs) >= 15
+        for href in hrefs:
+            page.evaluate("h => { location.hash = h; }", href)
+            act, init, depth = (unquote(x) for x in href.removeprefix("#cell=").split("&")[0].split("/"))
+            assert page.text_content("#explore-title").startswith(f"{act} · {init} · depth {depth} · "), href
+        names = page.eval_on_selector_all(
+            "svg.marks a", "as => as.map(a => (a.querySelector(':scope > title') || {}).textContent || '')")
+        assert names and all(names)
+        named = page.get_by_role("link", name=re.compile(r"^tanh · glorot_uniform · depth 4 · rmsprop"))
+        assert named.count() >= 3  # the summary's three heatmaps
+        assert s.errors == [] and s.violations() == []
+
+
+def test_the_curves_drawn_are_metrics_csv_within_a_pixel(smoke):
+    page_path, manifest, metrics = smoke
+    entries = _entries(manifest, "tanh", "glorot_uniform", 4)
+    with browse(page_path, "#cell=tanh/glorot_uniform/4") as s:
+        panel(s.page)
+        for series, layer in (("loss", 1), ("grad_abs_mean", 1), ("grad_abs_mean", 3)):
+            figure = f'#explore figure[data-series="{series}"]'
+            lo, hi, top, bottom = json.loads(s.page.get_attribute(figure, "data-scale"))
+            column = 0 if series == "loss" else layer - 1
+            for e in entries:
+                d = s.page.get_attribute(f'{figure} path[data-line="{e["seed"]}/{column}"]', "d")
+                ys = [float(y) for y in re.findall(r"[ML][\d.]+ ([\d.]+)", d)]
+                assert len(ys) == 1 + max(ep for (c, ep, _) in metrics if c == e["cell_id"])
+                values = [math.log10(float(metrics[(e["cell_id"], epoch, layer)][series]))
+                          for epoch in range(len(ys))]
+                expected = [top + (1 - (v - lo) / (hi - lo)) * (bottom - top) for v in values]
+                # a byte of the series' own range is under 0.3 px; the path's coordinates, 0.05
+                assert max(abs(a - b) for a, b in zip(ys, expected)) < 0.4, (series, e["seed"])
+
+
 def test_the_keyboard_reaches_a_mark_opens_its_panel_and_closes_it(smoke):
     with browse(smoke[0]) as s:
         page = s.page
@@ -80,7 +121,7 @@ def test_a_link_with_a_cell_in_its_fragment_opens_on_that_panel(smoke):
         shown = panel(s.page)
         assert shown["title"] == "relu · he_normal · depth 3 · rmsprop (lr 0.001) · breast_cancer"
         check_panel(shown, _entries(manifest, "relu", "he_normal", 3, dataset_id=other), metrics)
-        # the back button closes it; a link to networks the run does not have says so
+        # a link to networks the run does not have says so
         s.page.evaluate("location.hash = '#cell=relu/he_normal/64'")
         assert "no networks for relu · he_normal · depth 64" in s.page.text_content("#explore")
         assert s.errors == [] and s.violations() == []

@@ -230,8 +230,9 @@ def test_summary_and_matrix_use_the_primary_study_only(rendered, smoke_results):
     finals = [read_cell(smoke_results, e["cell_id"])["accuracy"][-1] for e in primary]
     matrix = section(rendered[1], "matrix")
     # the row's activation links to its group's panel
-    row = matrix[matrix.index('<th scope="row"><a href="#cell=tanh/glorot_uniform/4">tanh</a></th>'
-                              '<td class="init">glorot_uniform'):]
+    start = re.search(r'<th scope="row"><a href="#cell=tanh/glorot_uniform/4" title="[^"]*">tanh</a>'
+                      r'</th><td class="init">glorot_uniform', matrix).start()
+    row = matrix[start:]
     row = row[:row.index("</tr>")]
     expected = f"{np.mean(finals):.3f} ± {np.std(finals):.3f}"
     assert f"<td>{len(finals)}/{len(finals)}</td>" in row

@@ -33,9 +33,24 @@ from vanishing.roles import ordered, training_label
 
 MISSING = 255  # the byte for "no number" (diverged, not measured, or not positive on a log axis)
 LEVELS = 254
-# (series, logarithmic): what each seed's curves hold, in the order the panel draws them
-SERIES = (("grad_abs_mean", True), ("update_ratio", True), ("act_saturated_frac", False),
-          ("act_dead_frac", False), ("loss", True), ("accuracy", False))
+
+
+@dataclass(frozen=True)
+class Series:
+    """One chart of the panel: a per-epoch array of every seed, its columns drawn as lines."""
+
+    name: str  # the array (metrics.csv's column)
+    title: str
+    log: bool
+    columns: str  # "layers" (every weight matrix), "hidden" (the hidden layers) or "one"
+
+
+SERIES = (Series("grad_abs_mean", "Mean |gradient| per layer", True, "layers"),
+          Series("update_ratio", "Update ratio ‖ΔW‖/‖W‖ per layer", True, "layers"),
+          Series("act_saturated_frac", "Saturated fraction per hidden layer", False, "hidden"),
+          Series("act_dead_frac", "Dead units per hidden layer", False, "hidden"),
+          Series("loss", "Loss", True, "one"),
+          Series("accuracy", "Accuracy", False, "one"))
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,7 @@ class SeedView:
     numbers: tuple[str, ...]  # final loss, final accuracy, attenuation at init, after training
     layers: tuple[tuple[str, ...], ...]  # per weight matrix: |g| at epoch 0 and last, update ratio,
     #                                      saturated and dead fractions at the last epoch
-    curves: dict[str, tuple[float, float, str]]  # series -> (low, high, base64 bytes)
+    curves: tuple[tuple[str, tuple[float, float, str]], ...]  # (series, (low, high, base64 bytes))
 
 
 @dataclass(frozen=True)
@@ -81,8 +96,8 @@ def pack(values: np.ndarray, log: bool) -> tuple[float, float, str]:
     return round(lo, 6), round(hi, 6), base64.b64encode(q.tobytes()).decode("ascii")
 
 
-def _last(a: np.ndarray | None, i: int) -> str:
-    return fmt.sig(float(a[-1, i])) if a is not None and i < a.shape[1] else fmt.NO_NUMBER
+def _at(a: np.ndarray | None, epoch: int, i: int) -> str:
+    return fmt.sig(float(a[epoch, i])) if a is not None and i < a.shape[1] else fmt.NO_NUMBER
 
 
 def series(network: CellStats | RecordedRun, name: str) -> np.ndarray | None:
@@ -93,20 +108,26 @@ def series(network: CellStats | RecordedRun, name: str) -> np.ndarray | None:
 
 
 def seed_view(c: CellStats | RecordedRun, name: str) -> SeedView:
+    """One network's numbers and curves. Its end numbers are the last epoch's, as the matrix
+    table's are; a recorded run's that diverged, the last epoch's before (as the table of your
+    runs has them), and its status says which epoch that is."""
+    end = c.end if isinstance(c, RecordedRun) else c.epochs
     status = "ok" if not c.diverged else (
         f"diverged at epoch {c.diverged_epoch}" if c.diverged_epoch is not None else "diverged")
-    numbers = (fmt.sig(float(c.loss[-1])), fmt.sig(float(c.accuracy[-1])),
-               fmt.signed(float(c.attenuation[0])), fmt.signed(float(c.attenuation[-1])))
+    if end != c.epochs:
+        status += f" (end numbers: epoch {end})"
+    numbers = (fmt.sig(float(c.loss[end])), fmt.sig(float(c.accuracy[end])),
+               fmt.signed(float(c.attenuation[0])), fmt.signed(float(c.attenuation[end])))
     grad = series(c, "grad_abs_mean")
     at_end = [series(c, s) for s in ("update_ratio", "act_saturated_frac", "act_dead_frac")]
-    layers = tuple((fmt.sig(float(grad[0, i])), fmt.sig(float(grad[-1, i])), *(_last(a, i) for a in at_end))
-                   for i in range(grad.shape[1]))
-    curves = {}
-    for key, log in SERIES:
-        a = series(c, key)
+    layers = tuple((fmt.sig(float(grad[0, i])), fmt.sig(float(grad[end, i])),
+                    *(_at(a, end, i) for a in at_end)) for i in range(grad.shape[1]))
+    curves = []
+    for s in SERIES:
+        a = series(c, s.name)
         if a is not None and np.isfinite(a).any():
-            curves[key] = pack(a, log)
-    return SeedView(name, status, numbers, layers, curves)
+            curves.append((s.name, pack(a, s.log)))
+    return SeedView(name, status, numbers, layers, tuple(curves))
 
 
 def _means(loss: Stat, accuracy: Stat, at_init: Stat, at_end: Stat) -> tuple[str, ...]:
@@ -119,8 +140,8 @@ def _means(loss: Stat, accuracy: Stat, at_init: Stat, at_end: Stat) -> tuple[str
 
 def group_view(cells: Sequence[CellStats], links: Links) -> GroupView:
     first = cells[0]
-    training = training_label(*first.training) if first.optimizer else ""
-    data = links.data_label(first.dataset_id) if first.dataset_id else ""
+    training = links.training_label(*first.training)
+    data = links.data_label(first.dataset_id)
     n = max(c.layers for c in cells)
     if first.kind == FACTORY:
         names: tuple[str, ...] = tuple(f"M{i + 1}" for i in range(n))
@@ -144,7 +165,9 @@ def run_view(runs: Sequence[RecordedRun]) -> GroupView:
     """Recorded runs of one group (links.run_key), each a 'seed' named by the run."""
     first = runs[0]
     n = max(len(r.layers) for r in runs)
-    hidden = n if any("act_saturated_frac" in r.stats or "act_dead_frac" in r.stats for r in runs) else 0
+    # the reader fills the activation statistics a recording lacks with NaN
+    measured = [r.stats[k] for r in runs for k in ("act_saturated_frac", "act_dead_frac") if k in r.stats]
+    hidden = n if any(np.isfinite(a).any() for a in measured) else 0
     ok = [r for r in runs if not r.diverged]
     mean = _means(Stat.of(r.loss[-1] for r in ok), Stat.of(r.accuracy[-1] for r in ok),
                   Stat.of(r.attenuation[0] for r in runs), Stat.of(r.attenuation[-1] for r in ok))
@@ -166,7 +189,10 @@ def groups(run: Run) -> tuple[GroupView, ...]:
     by_key: dict[tuple, list[CellStats]] = {}
     for c in run.cells:
         if c.kind in (MATRIX, FACTORY):
-            key = (c.kind, c.activation, c.initializer, c.depth, c.training, c.dataset_id)
+            # by the labels the page names it with: a cell without an optimizer or dataset
+            # label is the primary study's, as every section takes it
+            key = (c.kind, c.activation, c.initializer, c.depth, links.training_label(*c.training),
+                   links.data_label(c.dataset_id))
             by_key.setdefault(key, []).append(c)
     recorded: dict[tuple, list[RecordedRun]] = {}
     for r in run.recorded:
@@ -181,7 +207,7 @@ def explore_json(run: Run) -> str:
     survives as itself, so no label can end the block (``</script``) or open a comment."""
     links = links_for(run)
     data = {"primary": {"training": links.primary_training, "data": links.primary_data},
-            "series": [name for name, _ in SERIES], "log": [log for _, log in SERIES],
+            "series": [asdict(s) for s in SERIES],
             "missing": MISSING, "levels": LEVELS,
             "groups": [asdict(g) for g in groups(run)]}
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

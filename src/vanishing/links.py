@@ -42,7 +42,15 @@ class Links:
     data_labels: tuple[tuple[str, str], ...] = ()  # (dataset_id, label as the page shows it)
 
     def data_label(self, dataset_id: str) -> str:
+        """How the page names a dataset; a cell with none (results older than the axis) is in
+        the primary study, as reader.Study.holds has it."""
+        if not dataset_id:
+            return self.primary_data
         return dict(self.data_labels).get(dataset_id, dataset_id)
+
+    def training_label(self, optimizer: str, learning_rate: float) -> str:
+        """How the page names a training; a cell with no optimizer label is the primary study's."""
+        return training_label(optimizer, learning_rate) if optimizer else self.primary_training
 
     def href(self, activation: str, initializer: str, depth: int, training: str = "",
              dataset_id: str = "") -> str:
@@ -51,7 +59,7 @@ class Links:
         out = f"#cell={parts}"
         if training and training != self.primary_training:
             out += f"&optimizer={quote(training, safe='')}"
-        data = self.data_label(dataset_id) if dataset_id else ""
+        data = self.data_label(dataset_id)
         if data and data != self.primary_data:
             out += f"&data={quote(data, safe='')}"
         return out

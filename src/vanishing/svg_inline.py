@@ -4,13 +4,15 @@ the page.
 
 matplotlib writes no per-artist titles. A mark is an artist given a gid (``mark-0``,
 ``mark-1``...) and a url (its ``#cell=`` link, written as an ``<a>`` around the drawn path);
-the title goes in as the first child of the gid's group, where browsers look for a tooltip.
+the title goes in as the first child of that ``<a>`` (of the gid's group, for a mark with no
+link): where browsers look for a tooltip, and what names the link to a screen reader.
 
 Inline, one figure's markup shares the page with every other one's: what an image file keeps to
 itself has to be made local here. The XML prolog, metadata and matplotlib's global
 ``*{stroke-linejoin...}`` style (which would restyle the whole page) go; ids no reference uses
 go; the ones that are referenced (clip paths, marker shapes) get a prefix made from the figure's
-own bytes, so two figures never share an id.
+own bytes, so two different figures never share an id (two identical ones define the same
+things under the same ids).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _GLOBAL_STYLE = re.compile(r'\s*<style type="text/css">[^<]*</style>')
 _EMPTY_DEFS = re.compile(r"\s*<defs>\s*</defs>")
 _ID = re.compile(r' id="([^"]+)"')
 _REFERENCE = re.compile(r'(url\(#|xlink:href="#)([^)"]+)')
+_LINK = re.compile(r'(?:\s*<defs>.*?</defs>)?(?:\s*<g clip-path="[^"]*">)?\s*<a href="#[^"]*">', re.S)
 _NEW_TAB = ' target="_blank"'  # matplotlib's default for an artist's url: links here stay on the page
 
 
@@ -55,8 +58,11 @@ def inline_svg(data: bytes, titles: Mapping[str, str], label: str) -> Markup:
     text = _REFERENCE.sub(lambda m: m[1] + prefix + m[2] if m[2] in referenced else m[0], text)
     for gid, title in titles.items():
         opening = f'<g id="{prefix}{gid}">'
-        if opening not in text:
+        at = text.find(opening)
+        if at < 0:
             raise ValueError(f"mark {gid!r} is not in the figure: was it drawn?")
-        text = text.replace(opening, f"{opening}<title>{escape(title)}</title>", 1)
+        link = _LINK.match(text, at + len(opening))
+        end = link.end() if link else at + len(opening)
+        text = f"{text[:end]}<title>{escape(title)}</title>{text[end:]}"
     text = text.replace("<svg ", f'<svg role="group" aria-label="{escape(label)}" class="marks" ', 1)
     return Markup(text)

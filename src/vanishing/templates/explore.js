@@ -12,15 +12,8 @@
   const DATA = JSON.parse(block.textContent);
   const NS = "http://www.w3.org/2000/svg";
   const body = panel.querySelector(".explore-body");
-  const WORDS = {
-    grad_abs_mean: ["Mean |gradient| per layer", "log"],
-    update_ratio: ["Update ratio ‖ΔW‖/‖W‖ per layer", "log"],
-    act_saturated_frac: ["Saturated fraction per hidden layer", "fraction"],
-    act_dead_frac: ["Dead units per hidden layer", "fraction"],
-    loss: ["Loss", "log"],
-    accuracy: ["Accuracy", "fraction"],
-  };
-  const SEED_DASH = ["", "5 3", "1.5 2.5", "8 3 2 3", "3 3"];
+  // How seed 1, 2, ... of a group are drawn, and named in the key.
+  const SEED_DASH = [["", "solid"], ["5 3", "dashed"], ["1.5 2.5", "dotted"], ["8 3 2 3", "dash-dot"], ["3 3", "short dashes"]];
   const key = (a, i, d, o, x) => JSON.stringify([a, i, String(d), o, x]);
   const index = new Map(DATA.groups.filter((g) => !g.runs.length)
     .map((g) => [key(g.activation, g.initializer, g.depth, g.training, g.data), g]));
@@ -64,11 +57,13 @@
       const what = [parts[0], parts[1], `depth ${parts[2]}`, axes.optimizer, axes.data].filter(Boolean).join(" · ");
       return { error: `this page has no networks for ${what}; the whole-matrix table lists the ones it has` };
     } catch (e) {
-      return { error: `the link ${hash} is not percent-encoded as the page writes it` };
+      return { error: "it is not percent-encoded as the page writes its links" };
     }
   }
 
-  function decode(packed, log, columns, epochs) {
+  // [epochs + 1][columns] values (log series in log10 units: their axis is drawn in them), null
+  // for no number; the bytes are explore.pack's.
+  function decode(packed, columns, epochs) {
     const [lo, hi, b64] = packed;
     const raw = atob(b64);
     const rows = [];
@@ -80,7 +75,7 @@
       }
       rows.push(row);
     }
-    return rows; // log series stay in log10 units: the axis is drawn in them
+    return rows;
   }
 
   // The axis's domain and ticks: fractions on 0..1; magnitudes (log10 units) widened to the
@@ -106,7 +101,8 @@
   }
 
   // One chart: lines[] = {points: [[epoch, y|null]...], colour, dash, width}.
-  function chart(name, log, lines, epochs) {
+  function chart(series, lines, epochs) {
+    const log = series.log;
     const W = 330, H = 170, L = 48, R = 10, T = 8, B = 20;
     let lo = Infinity, hi = -Infinity;
     for (const line of lines) for (const [, y] of line.points) if (y !== null) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
@@ -115,7 +111,7 @@
     lo = scale.lo; hi = scale.hi;
     const x = (e) => L + (e / Math.max(1, epochs)) * (W - L - R);
     const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-    const svg = sv("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `${WORDS[name][0]} over ${epochs} epochs` });
+    const svg = sv("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": `${series.title} over ${epochs} epochs` });
     const axis = sv("g", { class: "axis" });
     for (const t of scale.ticks) {
       axis.append(sv("line", { x1: L, x2: W - R, y1: y(t), y2: y(t), class: "grid" }));
@@ -132,36 +128,37 @@
         d += `${pen ? "L" : "M"}${x(e).toFixed(1)} ${y(v).toFixed(1)}`;
         pen = true;
       }
-      if (d) svg.append(sv("path", { d, fill: "none", stroke: line.colour, "stroke-width": line.width, "stroke-dasharray": line.dash }));
+      if (d) svg.append(sv("path", { d, fill: "none", stroke: line.colour, "stroke-width": line.width, "stroke-dasharray": line.dash, "data-line": line.id }));
     }
     const figure = el("figure", { class: "explore-chart" });
-    figure.append(el("figcaption", {}, `${WORDS[name][0]}${log ? ", log scale" : ""}, by epoch`), svg);
+    figure.append(el("figcaption", {}, `${series.title}${log ? ", log scale" : ""}, by epoch`), svg);
+    figure.dataset.series = series.name;
+    figure.dataset.scale = JSON.stringify([lo, hi, T, H - B]); // for a test: value <-> y
     return figure;
   }
 
   function curves(group) {
     const out = el("div", { class: "explore-charts" });
-    const n = group.layers.length;
-    DATA.series.forEach((name, s) => {
-      const log = DATA.log[s];
-      const perLayer = name === "grad_abs_mean" || name === "update_ratio";
-      const hidden = name === "act_saturated_frac" || name === "act_dead_frac";
-      const columns = perLayer ? n : hidden ? group.hidden : 1;
+    const count = { layers: group.layers.length, hidden: group.hidden, one: 1 };
+    for (const series of DATA.series) {
+      const columns = count[series.columns];
       const lines = [];
       group.seeds.forEach((seed, i) => {
-        if (!seed.curves[name] || columns === 0) return;
-        const rows = decode(seed.curves[name], log, columns, group.epochs);
+        const packed = new Map(seed.curves).get(series.name);
+        if (!packed || columns === 0) return;
+        const rows = decode(packed, columns, group.epochs);
         for (let k = 0; k < columns; k++) {
           lines.push({
             points: rows.map((r, e) => [e, r[k]]),
-            colour: columns > 1 || perLayer ? group.colours[k] : "#333",
-            dash: SEED_DASH[i % SEED_DASH.length],
+            colour: series.columns === "one" ? "#333" : group.colours[k], // a layer in its colour
+            dash: SEED_DASH[i % SEED_DASH.length][0],
             width: seed.status === "ok" ? 1.3 : 1,
+            id: `${seed.name}/${k}`,
           });
         }
       });
-      if (lines.length) out.append(chart(name, log, lines, group.epochs));
-    });
+      if (lines.length) out.append(chart(series, lines, group.epochs));
+    }
     return out;
   }
 
@@ -192,7 +189,7 @@
       p.append(i, document.createTextNode(` ${label}  `));
     });
     const who = group.runs.length ? "" : "seed ";
-    const seeds = group.seeds.map((s, i) => `${who}${s.name} ${["solid", "dashed", "dotted", "dash-dot", "short dashes"][i % 5]}`);
+    const seeds = group.seeds.map((s, i) => `${who}${s.name} ${SEED_DASH[i % SEED_DASH.length][1]}`);
     p.append(document.createTextNode(`· ${seeds.join(", ")}`));
     return p;
   }
@@ -228,6 +225,7 @@
       draw(found.group);
     } else {
       body.replaceChildren(el("h2", { id: "explore-title", tabindex: "-1" }, "No such networks"), el("p", { class: "note" }, `The link ${hash} cannot be shown: ${found.error}.`));
+      opener = null;
     }
     panel.hidden = false;
     performance.mark("vanishing:panel-end");
@@ -236,6 +234,9 @@
     if (focus) body.querySelector("#explore-title").focus();
   }
 
+  // The address names the open panel, so it can be copied and shared. A panel is not a page:
+  // opening or closing one replaces the history entry rather than adding one, so Back leaves
+  // the page as it would have without panels.
   function close(restore) {
     if (panel.hidden) return;
     panel.hidden = true;
@@ -245,20 +246,22 @@
   }
 
   document.addEventListener("click", (event) => {
+    // a new tab or window (Ctrl, Cmd, Shift, middle button) opens the link as a browser does
+    if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     const a = event.target.closest ? event.target.closest("a") : null;
     if (!a) return;
     const href = a.getAttribute("href") || "";
     if (!href.startsWith("#cell=") && !href.startsWith("#run=")) return;
     event.preventDefault();
     opener = a;
-    if (location.hash !== href) history.pushState(null, "", href);
+    history.replaceState(null, "", href);
     show(href, true);
   });
   panel.querySelector(".explore-close").addEventListener("click", () => close(true));
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !panel.hidden) close(true);
   });
-  window.addEventListener("popstate", () => show(location.hash, false));
+  // a fragment typed or followed from elsewhere: the panel it names (another closes the panel)
   window.addEventListener("hashchange", () => show(location.hash, true));
   if (location.hash) show(location.hash, true);
 })();
