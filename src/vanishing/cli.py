@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from vanishing import config, results
+from vanishing import config, results, timing, xla_cache
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                        "train and write nothing")
         s.add_argument("--wait", action="store_true",
                        help="if another train holds the results directory, wait for it (default: exit 2)")
+        s.add_argument("--xla-cache", default=str(xla_cache.DEFAULT), metavar="DIR",
+                       help="keep compiled programs here, so reruns skip compiling (default: "
+                       f"{xla_cache.DEFAULT}; '{xla_cache.OFF}': compile every time)")
         s.add_argument("--cluster", metavar="ADDRESS",
                        help="train the groups on a Dask cluster: a scheduler's address (tcp://host:8786), "
                        "or 'local' for one of --jobs workers on this machine (needs vanishing[dask])")
@@ -98,6 +101,8 @@ def _check_paths(args: argparse.Namespace) -> None:
     dry run too: it says what the real run would refuse)."""
     if args.command in ("train", "report"):
         _writable_dir("--results", args.results)
+        if args.xla_cache != xla_cache.OFF:
+            _writable_dir("--xla-cache", Path(args.xla_cache))
     if args.command in ("render", "report"):
         _writable_dir("--out", args.out)
         if args.out.resolve() == args.results.resolve():
@@ -130,6 +135,12 @@ def _fitting_jobs(args: argparse.Namespace, experiment: config.Experiment, shard
 
 def _train(args: argparse.Namespace, argv: list[str]) -> None:
     from vanishing import shards
+
+    # First: TensorFlow reads the flag when it starts, in this process and in the workers.
+    if args.xla_cache == xla_cache.OFF:
+        xla_cache.disable()
+    elif not args.dry_run:
+        xla_cache.enable(Path(args.xla_cache))
 
     shard = None if args.shard is None else shards.parse(args.shard)
     if args.cluster is not None:
@@ -212,6 +223,7 @@ def _terminated(signum: int, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    timing.start()
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     from vanishing.workers import WorkerFailed
@@ -249,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        timing.flush("command")
     return 0
 
 

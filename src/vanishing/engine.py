@@ -13,12 +13,13 @@ order of stacked.output_layout(). Only these small arrays cross back to Python.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from vanishing import stacked, zoo
+from vanishing import stacked, timing, zoo
 from vanishing.experiment import Cell
 from vanishing.stacked import StackedMLP
 
@@ -189,14 +190,17 @@ def train_group(
     mask = tf.constant(np.concatenate([np.ones(n), np.zeros(pad)]).reshape(steps, batch), tf.float32)
     for epoch in range(epochs + 1):
         if epoch == 0:
-            values = epoch_fn(tf.zeros([steps, C, batch], tf.int32), mask, tf.constant(0))
+            values = _first_call(epoch_fn, tf.zeros([steps, C, batch], tf.int32), mask, tf.constant(0))
         else:
             order = np.concatenate([orders[epoch - 1], np.zeros((C, pad), np.int64)], axis=1)
             index = tf.constant(order.reshape(C, steps, batch).transpose(1, 0, 2), tf.int32)
-            values = epoch_fn(index, mask, tf.constant(steps))
-        trajectory.store(epoch, values.numpy())
+            with timing.span("train: epochs (steps and evaluation)"):
+                values = epoch_fn(index, mask, tf.constant(steps))
+        with timing.span("train: transfers to the host"):
+            trajectory.store(epoch, values.numpy())
         if epoch in trajectory.snapshot_epochs:
-            trajectory.store_snapshot(epoch, stacked.sample_snapshot(model, X_sample, y_sample))
+            with timing.span("train: activation snapshots"):
+                trajectory.store_snapshot(epoch, stacked.sample_snapshot(model, X_sample, y_sample))
         if epoch > 0 and on_epoch is not None:
             on_epoch(epoch)
 
@@ -204,13 +208,38 @@ def train_group(
                                     "act_sample_index": sample}
     grid = None
     if n_features == 2:
+        start = time.perf_counter()
         gx, gy = boundary_grid(X)
         points = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
         # once, after training: eager is cheaper than tracing a function for one call
         grid = model.forward(tf.broadcast_to(tf.constant(points), [C, *points.shape]))[0]
         extra.update(boundary_x=gx, boundary_y=gy)
         grid = grid.numpy().reshape(C, len(gy), len(gx))
+        timing.add("train: decision-region grid", time.perf_counter() - start)
     return cell_records(cells, trajectory.arrays, extra, grid)
+
+
+def _first_call(epoch_fn: Callable, index, mask, n_steps):
+    """Epoch 0: the call that traces and compiles the group's program, then evaluates once.
+
+    With VANISHING_TIMINGS set, tracing is timed on its own (get_concrete_function), and the
+    call is made a second time, compiled: what that takes is the evaluation, the rest of the
+    first call was compiling (the benchmark's breakdown; the second call changes no variable,
+    as no step runs)."""
+    if not timing.enabled():
+        with timing.span("train: tracing and compiling"):
+            return epoch_fn(index, mask, n_steps)
+    with timing.span("train: tracing (Python, autograph)"):
+        epoch_fn.get_concrete_function(index, mask, n_steps)
+    start = time.perf_counter()
+    values = epoch_fn(index, mask, n_steps)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    epoch_fn(index, mask, n_steps).numpy()
+    evaluation = time.perf_counter() - start
+    timing.add("train: compiling (or loading the cached program)", first - evaluation)
+    timing.add("train: one evaluation (per group, measured at epoch 0)", evaluation)
+    return values
 
 
 def cell_records(cells: Sequence[Cell], arrays: dict[str, np.ndarray], extra: dict[str, np.ndarray],

@@ -28,6 +28,7 @@ from vanishing import (
     run_description,
     shards,
     theory,
+    timing,
     workers,
     zoo,
 )
@@ -164,16 +165,20 @@ def train_group(group: tuple[Cell, ...], data: Data, tick: Callable[[float], Non
     records = engine.train_group(group, data.X, data.y, on_epoch=on_epoch)
     f, fprime = zoo.numpy_activation(group[0].activation)
     for r in records:
-        arrays = {**r.arrays, **theory.scaled_predictions(f, fprime, r.arrays, data.X)}
+        with timing.span("train: theory predictions"):
+            arrays = {**r.arrays, **theory.scaled_predictions(f, fprime, r.arrays, data.X)}
         info = cell_info(r.cell, r.status, r.diverged_epoch)
-        ready((info, arrays, results.cell_metric_lines(info, arrays)))
+        with timing.span("train: metrics.csv lines (in the worker)"):
+            lines = results.cell_metric_lines(info, arrays)
+        ready((info, arrays, lines))
     return done
 
 
 def write_trained(results_dir: Path, trained: Trained, lines: dict[str, list[str]]) -> None:
     """Write one trained cell's file; keep its metrics lines in ``lines``."""
     info, arrays, cell_lines = trained
-    results.write_cell(results_dir, info, arrays)
+    with timing.span("train: writing cells"):
+        results.write_cell(results_dir, info, arrays)
     lines[info["cell_id"]] = cell_lines
 
 
@@ -183,7 +188,9 @@ def train_and_write(group: tuple[Cell, ...], data: Data, results_dir: Path,
     this process or a local worker (which sees the results directory). Returns each cell's
     metrics.csv lines."""
     lines: dict[str, list[str]] = {}
-    train_group(group, data, tick, on_cell=lambda t: write_trained(results_dir, t, lines))
+    with timing.span("train: groups (all of it)"):
+        train_group(group, data, tick, on_cell=lambda t: write_trained(results_dir, t, lines))
+    timing.flush("worker")
     return lines
 
 
@@ -347,6 +354,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
     factory_entry = run_description.keep_factory(experiment, results_dir)
 
     bar = Progress(len(p.groups), p.model_epochs, progress)
+    timing.add("command: before training (config, plan, data)", time.perf_counter() - timing.started())
     start = time.perf_counter()
     try:
         if client is not None:
@@ -358,6 +366,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
     finally:
         bar.close()
     seconds = time.perf_counter() - start
+    timing.add("command: training (waiting for the groups)", seconds)
 
     infos = []
     for c in p.cells:
@@ -395,6 +404,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
     # manifest: killed between the two, the next run (which trains nothing) writes both again.
     with recorder_io.locked(results_dir):
         recorded, rows = recorder_io.recorded_runs(results_dir, frozenset(c.cell_id for c in p.cells))
-        sha = results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
+        with timing.span("command: writing metrics.csv"):
+            sha = results.write_metrics(results_dir, [c.cell_id for c in p.cells], known=lines, extra=rows)
         results.write_manifest(results_dir, {**manifest, "metrics_sha256": sha, "cells": [*infos, *recorded]})
     return manifest

@@ -20,6 +20,30 @@ from pathlib import Path
 ENV = "VANISHING_TIMINGS"
 _totals: dict[str, float] = defaultdict(float)
 _counts: dict[str, int] = defaultdict(int)
+_started = time.perf_counter()
+
+
+def start() -> None:
+    """The command begins (cli.main): what ran before it was Python starting and importing."""
+    global _started
+    _started = time.perf_counter()
+    add("command: Python start-up and imports", since_process_start())
+
+
+def started() -> float:
+    return _started
+
+
+def since_process_start() -> float:
+    """Seconds since this process began (Linux: /proc), 0 where that cannot be read."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 @contextmanager

@@ -145,9 +145,37 @@ def run(fn: Callable[[Any, Callable[[Any], None]], Any], tasks: Sequence[Any], j
         _stop(workers, clean)
 
 
+class _Queues:
+    """Which worker trains which task: worker k the tasks k, k + n, k + 2n... in order.
+
+    Not whichever is free first: a process names each program it traces with a counter, and
+    TensorFlow's compilation cache (xla_cache.py) keys a program by that name, so a rerun finds
+    its programs only if every worker traces the same tasks in the same order. The tasks come
+    sorted slowest first, so dealing them out in turn keeps the workers about even. A worker
+    that dies leaves its tasks to the others."""
+
+    def __init__(self, workers: list[_Worker], n_tasks: int) -> None:
+        self.of = {id(w): deque(range(k, n_tasks, len(workers))) for k, w in enumerate(workers)}
+        self.stranded: list[int] = []  # tasks no live worker is left to take
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.of.values()) + len(self.stranded)
+
+    def next_for(self, w: _Worker) -> int | None:
+        q = self.of[id(w)]
+        return q.popleft() if q else None
+
+    def orphan(self, w: _Worker, live: list[_Worker]) -> None:
+        left = sorted(self.of.pop(id(w)))
+        if not live:
+            self.stranded += left
+        for i, task in enumerate(left if live else ()):
+            self.of[id(live[i % len(live)])].append(task)
+
+
 def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any], None],
            on_result: Callable[[int, Any], None], describe: Callable[[Any], str]) -> None:
-    pending = deque(range(len(tasks)))
+    pending = _Queues(workers, len(tasks))
     error: tuple[BaseException, str] | None = None
     lost: list[str] = []  # workers that died holding a task
     idle: list[str] = []  # workers that died holding none (costs nothing while others remain)
@@ -155,8 +183,8 @@ def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any]
     while live and (pending or any(w.task is not None for w in live)):
         if error is None:
             for w in live:
-                if w.ready and w.task is None and pending:
-                    w.task = pending.popleft()
+                if w.ready and w.task is None and (task := pending.next_for(w)) is not None:
+                    w.task = task
                     with contextlib.suppress(OSError):  # died meanwhile: its sentinel tells below
                         w.conn.send((w.task, tasks[w.task]))
         if error is not None and all(w.task is None for w in live):
@@ -167,6 +195,7 @@ def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any]
             if w.process.sentinel in ready or not w.process.is_alive():
                 w.process.join()
                 live.remove(w)
+                pending.orphan(w, live)
                 how = f"worker process {w.process.pid} {_exit_reason(w.process.exitcode)}"
                 if w.task is None:
                     idle.append(f"{how} {'while idle' if w.ready else 'while starting'}")

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vanishing import timing
+
 # Element-wise Keras activations (keras.activations.get(name) computes each).
 # Row-wise ones (softmax, log_softmax, sparsemax) and shape-changing glu are
 # left out: a unit's gradient would then depend on its neighbours.
@@ -103,6 +105,11 @@ def import_keras():
     error messages share that stream, so it is muted for the import only.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with timing.span("import tensorflow and keras"):
+        return _import_muted()
+
+
+def _import_muted():
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
