@@ -101,3 +101,35 @@ def test_the_fast_field_count_agrees_with_csv(text):
     except (StopIteration, csv.Error) as e:
         verdict = type(e)
     assert verdict == _csv_verdict(text)
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    """Pages without sections: what is tested is the data beside the page."""
+    from vanishing import html
+
+    real = html.build_page
+    monkeypatch.setattr(html, "build_page", lambda run, sections=(): real(run, ()))
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a gzip", "other table", "truncated", "trailing"])
+def test_a_render_keeps_its_earlier_gzip_only_when_it_holds_the_same_table(quick, small_results, tmp_path,
+                                                                           damage):
+    import gzip
+
+    from vanishing.html import compress_metrics, linked_name, render_report
+
+    out = tmp_path / "out"
+    render_report(small_results, out)
+    data = (small_results / "metrics.csv").read_bytes()
+    linked = out / linked_name(data)
+    good = linked.read_bytes()
+    assert gzip.decompress(good) == data
+    render_report(small_results, out)  # the same table: the same file, kept
+    assert linked.read_bytes() == good
+    damaged = {"other table": compress_metrics(data + b"1,2\n"), "truncated": good[:-9],
+               "trailing": good + compress_metrics(b"x")}.get(damage, damage)
+    linked.write_bytes(damaged)
+    render_report(small_results, out)
+    assert linked.read_bytes() == good
+    assert (out / "metrics.csv.gz").read_bytes() == good
