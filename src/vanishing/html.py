@@ -19,7 +19,9 @@ import importlib.resources
 import mimetypes
 import os
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from vanishing import fmt, integrity, lock, recorder_io
+from vanishing import fmt, integrity, lock, page_parts, recorder_io, timing
 from vanishing.explore import explore_json
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
@@ -100,10 +102,15 @@ def omitted_note(run: Run, sections: tuple[Section, ...]) -> str:
 
 def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
     """Every section that applies to this kind of run, built from the networks of the kinds it
-    applies to, in list order."""
+    applies to, in list order (side by side in worker processes: page_parts)."""
     p = run.provenance
-    views = tuple(SectionView(s.id, s.title, s.template, s.build(run.only(s.kinds)), s.empty)
-                  for s in sections if s.kinds & run.kinds)
+    shown = [s for s in sections if s.kinds & run.kinds]
+    tasks: list[page_parts.Task] = [(f"render: section {s.id}", _section_build(s)) for s in shown]
+    if run.cells or run.recorded:
+        tasks.append(("render: explore json", explore_json))
+    parts = page_parts.build_parts(run, tasks)
+    views = tuple(SectionView(s.id, s.title, s.template, part, s.empty) for s, part in zip(shown, parts))
+    data = parts[-1] if len(parts) > len(shown) else ""
     epochs = max((c.epochs for c in run.primary_cells()), default=None)
     scripts = [r for r in run.recorded if r.kind == KERAS]  # a factory's networks count as trained
     made = f" by the model factory {p.factory.ref}" if p.factory is not None and run.cells else ""
@@ -116,12 +123,16 @@ def build_page(run: Run, sections: tuple[Section, ...] = SECTIONS) -> Page:
         bits.append(f"preset “{p.preset}”")
     if p.created:
         bits.append(p.created[:10])
-    data = explore_json(run) if run.cells or run.recorded else ""
     script = explore_script() if data else ""
     return Page(title=p.title or "Vanishing gradients", subtitle=" · ".join(bits),
                 csp=content_security_policy(script), sections=views, created=p.created,
                 rerun=rerun_command(p), omitted=omitted_note(run, sections),
                 explore_data=markupsafe.Markup(data), script=markupsafe.Markup(script))
+
+
+def _section_build(section: Section) -> Callable[[Run], Any]:
+    """The section's build, given only the networks of the kinds it applies to."""
+    return lambda run: section.build(run.only(section.kinds))
 
 
 def explore_script() -> str:
@@ -207,29 +218,64 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     env = make_environment(templates)  # a bad --templates fails before any work
-    with recorder_io.reading(results_dir):
-        run = _load(results_dir)
-        metrics = results_dir / "metrics.csv"
-        try:
-            data = metrics.read_bytes()
-        except FileNotFoundError:
-            raise ResultsError(f"{metrics}: missing") from None
-        integrity.check_metrics(metrics, data, run.manifest)
-        integrity.check_datasets(results_dir, run.manifest)
+    # The metrics are compressed in a thread while this one reads the cells (zlib lets go of the
+    # GIL); it has ended before the sections' workers fork.
+    with recorder_io.reading(results_dir), ThreadPoolExecutor(1) as background:
+        data = _read_metrics(results_dir)
+        packed = background.submit(_compress, data, out_dir) if data is not None else None
+        with timing.span("render: load cells"):
+            run = _load(results_dir)
+        with timing.span("render: check metrics.csv, datasets"):
+            if data is None:
+                raise ResultsError(f"{results_dir / 'metrics.csv'}: missing")
+            integrity.check_metrics(results_dir / "metrics.csv", data, run.manifest)
+            integrity.check_datasets(results_dir, run.manifest)
+        with timing.span("render: wait for gzip"):
+            compressed = packed.result() if packed is not None else b""
     if out_dir.exists() and not out_dir.is_dir():
         raise ResultsError(f"--out: {out_dir} exists and is not a directory")
-    # Named by the CSV's own sha256 (what `sha256sum` of the decompressed file says), not by the
-    # gzip's, whose bytes may differ between zlib versions.
-    href = f"metrics-{hashlib.sha256(data).hexdigest()[:12]}.csv.gz"
-    with np.errstate(all="ignore"):
+    href = linked_name(data)
+    with np.errstate(all="ignore"), timing.span("render: build page"):
         page = dataclasses.replace(build_page(run), metrics_href=href)
-    text = render_html(page, env)
-    packed = compress_metrics(data)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
-        remove_stale_temp(out_dir, subdirs=())
-        _publish(out_dir, text, data, packed, href, publish)
+    with timing.span("render: template"):
+        text = render_html(page, env)
+    with timing.span("render: write"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive(out_dir):
+            remove_stale_temp(out_dir, subdirs=())
+            _publish(out_dir, text, data, compressed, href, publish)
+    timing.flush("render")
     return out_dir / "index.html"
+
+
+def _read_metrics(results_dir: Path) -> bytes | None:
+    """metrics.csv's bytes; None when it is missing (said once the cells are read: a directory
+    that is no results directory at all is named as such first)."""
+    with timing.span("render: read metrics.csv"):
+        try:
+            return (results_dir / "metrics.csv").read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+def linked_name(data: bytes) -> str:
+    """The name of the compressed copy a page links to: the CSV's own sha256 (what `sha256sum`
+    of the decompressed file says), not the gzip's, whose bytes may differ between zlib versions."""
+    return f"metrics-{hashlib.sha256(data).hexdigest()[:12]}.csv.gz"
+
+
+def _compress(data: bytes, out_dir: Path) -> bytes:
+    """compress_metrics(data); or, when an earlier render of the same table left its copy in
+    out_dir, that copy (checked: it decompresses to these very bytes), saving gzip's seconds."""
+    with timing.span("render: gzip metrics.csv (beside the load)"):
+        try:
+            earlier = (out_dir / linked_name(data)).read_bytes()
+            unpack = zlib.decompressobj(wbits=31)  # one gzip member; no more than the table's size + 1
+            if unpack.decompress(earlier, len(data) + 1) == data and unpack.eof and not unpack.unused_data:
+                return earlier
+        except (OSError, zlib.error):  # none there, or not a gzip at all
+            pass
+        return compress_metrics(data)
 
 
 def compress_metrics(data: bytes) -> bytes:

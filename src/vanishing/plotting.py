@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap, to_hex
 from matplotlib.figure import Figure as MplFigure
 
+from vanishing import timing
 from vanishing.aggregate import geometric_mean
 from vanishing.reader import CellStats
 from vanishing.svg_inline import inline_svg
@@ -113,7 +114,7 @@ def finish(fig: MplFigure, caption: str, alt: str, fmt: str = "svg") -> Figure:
     it has marks, as inline SVG."""
     buf = io.BytesIO()
     # savefig reads svg.fonttype and savefig.* at save time: the style must be in force here too.
-    with plt.rc_context(STYLE):
+    with plt.rc_context(STYLE), timing.span(f"render: figures: savefig {fmt}"):
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata={"Date": None})
             mime = "image/svg+xml"
@@ -121,14 +122,15 @@ def finish(fig: MplFigure, caption: str, alt: str, fmt: str = "svg") -> Figure:
             fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
             mime = "image/png"
     plt.close(fig)
-    data = buf.getvalue()
-    w, h = _css_size(data, fmt)
-    titles = marks(fig)
-    if titles and fmt == "svg":
-        return Figure(uri="", caption=caption, alt=alt, width=w, height=h,
-                      svg=inline_svg(data, titles, alt))
-    uri = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
-    return Figure(uri=uri, caption=caption, alt=alt, width=w, height=h)
+    with timing.span("render: figures: encode"):
+        data = buf.getvalue()
+        w, h = _css_size(data, fmt)
+        titles = marks(fig)
+        if titles and fmt == "svg":
+            return Figure(uri="", caption=caption, alt=alt, width=w, height=h,
+                          svg=inline_svg(data, titles, alt))
+        uri = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+        return Figure(uri=uri, caption=caption, alt=alt, width=w, height=h)
 
 
 def _css_size(data: bytes, fmt: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from vanishing import npz
 from vanishing.stats import kernel_statistics, update_ratio
 
 FORMAT = "vanishing-results"
@@ -211,10 +212,22 @@ def open_cell(results_dir: Path, cell_id: str) -> Iterator[tuple[dict[str, Any],
 
 
 def read_cell(results_dir: Path, cell_id: str) -> dict[str, np.ndarray]:
-    """All arrays of one cell (``cell_json`` decoded into ``cell_info``)."""
-    with open_cell(results_dir, cell_id) as (info, z):
-        arrays = {k: z[k] for k in z.files if k != "cell_json"}
-    arrays["cell_info"] = info
+    """All arrays of one cell (``cell_json`` decoded into ``cell_info``), read in one pass
+    (npz.read_all: the renderer reads every array of every cell). Errors as ``open_cell``'s."""
+    path = cell_path(results_dir, cell_id)
+    try:
+        with open(path, "rb") as f:
+            arrays: dict[str, Any] = npz.read_all(f)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing (the manifest lists cell {cell_id!r})") from None
+    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, zlib.error, EOFError, ...
+        raise ResultsError(f"{path}: not a readable cell file ({e})") from None
+    if "cell_json" not in arrays:
+        raise ResultsError(f"{path}: no 'cell_json' key; not written by vanishing")
+    try:
+        arrays["cell_info"] = json.loads(str(arrays.pop("cell_json")))
+    except ValueError as e:
+        raise ResultsError(f"{path}: not a readable cell file ({e})") from None
     return arrays
 
 
