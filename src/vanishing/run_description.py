@@ -8,6 +8,9 @@ recorder's new directories take their versions and device from here too.
 from __future__ import annotations
 
 import platform
+import subprocess
+import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,32 @@ def versions() -> dict[str, str]:
 def device() -> str:
     _, tf = zoo.import_keras()
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def device_later() -> Callable[[], str]:
+    """device(), asked now and answered when called. When the workers train, this process need
+    not import TensorFlow (2 s at the end of every run, and a process holding TensorFlow's
+    threads may not fork the renderer's workers after it): a child process asks it meanwhile."""
+    if "tensorflow" in sys.modules:
+        return device
+    child = subprocess.Popen([sys.executable, "-c", "from vanishing.run_description import device; "
+                              "print(device())"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def answer() -> str:
+        out, _ = child.communicate()
+        return out.strip() if child.returncode == 0 and out.strip() in ("CPU", "GPU") else device()
+
+    return answer
+
+
+def device_before(results_dir: Path) -> Callable[[], str]:
+    """Nothing to train: the device the cells were trained on, as the last manifest says."""
+    try:
+        said = results.read_manifest(results_dir).get("platform", {}).get("device")
+    except results.ResultsError:
+        said = None
+    return (lambda: said) if said in ("CPU", "GPU") else device
 
 
 def describe_data(spec: DataSpec, data: Data, npz_sha256: str = "") -> dict[str, Any]:

@@ -353,6 +353,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
               for spec, data in datasets.items()}
     factory_entry = run_description.keep_factory(experiment, results_dir)
 
+    device = run_description.device_later() if p.groups else run_description.device_before(results_dir)
     bar = Progress(len(p.groups), p.model_epochs, progress)
     timing.add("command: before training (config, plan, data)", time.perf_counter() - timing.started())
     start = time.perf_counter()
@@ -391,7 +392,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
         "versions": run_description.versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
-                     "cpu_count": os.cpu_count(), "device": run_description.device()},
+                     "cpu_count": os.cpu_count(), "device": device()},
         **run_description.study(experiment, datasets, hashes),
         "train_seconds": round(seconds, 3),
         "cells_trained": sum(len(g) for g in p.groups),
