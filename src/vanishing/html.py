@@ -254,7 +254,7 @@ def _read_metrics(results_dir: Path) -> bytes | None:
     with timing.span("render: read metrics.csv"):
         try:
             return (results_dir / "metrics.csv").read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # the load says what is wrong
             return None
 
 
