@@ -91,7 +91,9 @@ def compile_epoch(model: StackedMLP, optimizer, X, y, saturated_below: float | N
     _, tf = zoo.import_keras()
     layout = stacked.output_layout(model.sizes)
 
-    @tf.function(jit_compile=True)
+    # autograph=False: the one loop is written as tf.while_loop below, and converting the
+    # function's source (and Keras' optimizer code it calls) took a second of tracing per group.
+    @tf.function(jit_compile=True, autograph=False)
     def epoch_fn(index, mask, n_steps):
         """`n_steps` mini-batch updates (index [steps, C, batch]), then the whole-dataset measurements.
 
@@ -114,19 +116,20 @@ def train_steps(model: StackedMLP, optimizer, X, y, index, mask, n_steps):
     variables = model.variables
     count = tf.reduce_sum(mask, axis=1)  # real samples per step; the last batch is short
     step_abs = [tf.zeros([model.cells]) for _ in model.kernels]
-    # A while loop, not `for s in tf.range(n_steps)`: that one gives XLA a maximum trip count,
-    # which must be a compile-time constant, so epoch 0 (no step) and the others compiled twice.
-    s = tf.constant(0)
-    while s < n_steps:
+    # A while loop on n_steps, not `for s in tf.range(n_steps)`: that one gives XLA a maximum
+    # trip count, which must be a compile-time constant, so epoch 0 (no step) and the others
+    # compiled twice.
+    def step(s, step_abs):
         xb, yb = tf.gather(X, index[s]), tf.gather(y, index[s])
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(stacked.bce(yb, model.forward(xb)[0]) * mask[s], axis=1) / count[s]
             total = tf.reduce_sum(loss)
         grads = tape.gradient(total, variables)
         optimizer.apply_gradients(zip(grads, variables))
-        step_abs = [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
-                    for a, g in zip(step_abs, grads[: len(model.kernels)])]
-        s += 1
+        return s + 1, [a + tf.reduce_mean(tf.abs(g), axis=[1, 2])
+                       for a, g in zip(step_abs, grads[: len(model.kernels)])]
+
+    _, step_abs = tf.while_loop(lambda s, _: s < n_steps, step, (tf.constant(0), step_abs))
     # Times the reciprocal: what XLA made of the division while n_steps was a compile-time
     # constant, so the numbers keep their bits. Epoch 0: 0 * (1 / 0) = NaN, as no step was taken.
     return tf.stack(step_abs, axis=1) * (1.0 / tf.cast(n_steps, tf.float32))
