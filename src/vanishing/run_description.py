@@ -7,6 +7,7 @@ recorder's new directories take their versions and device from here too.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -45,8 +46,11 @@ def device_later() -> Callable[[], str]:
     threads may not fork the renderer's workers after it): a child process asks it meanwhile."""
     if "tensorflow" in sys.modules:
         return device
+    from vanishing.workers import die_with_parent
+
+    parent = os.getpid()  # the child never outlives this process (a kill -9 of it included)
     child = subprocess.Popen([sys.executable, "-c", "from vanishing.run_description import device; "
-                              "print(device())"],
+                              "print(device())"], preexec_fn=lambda: die_with_parent(parent),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
     def answer() -> str:

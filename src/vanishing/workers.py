@@ -56,7 +56,7 @@ class _Worker:
     task: int | None = None  # index of the task it holds
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Have the kernel SIGKILL this process when its parent dies (Linux)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
@@ -66,7 +66,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _worker_main(conn, parent_pid: int, fn: Callable, init: Callable[[], None] | None) -> None:
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if init is not None:
