@@ -61,21 +61,16 @@
     }
   }
 
-  // [epochs + 1][columns] values (log series in log10 units: their axis is drawn in them), null
-  // for no number; the bytes are explore.pack's.
-  function decode(packed, columns, epochs) {
-    const [lo, hi, b64] = packed;
-    const raw = atob(b64);
-    const rows = [];
+  // One column's values, epochs 0..epochs (log series in log10 units: their axis is drawn in
+  // them), null for no number; the bytes are explore.pack's, epoch-major.
+  function decode(raw, lo, hi, column, columns, epochs) {
+    const values = [];
     for (let e = 0; e <= epochs; e++) {
-      const row = [];
-      for (let k = 0; k < columns; k++) {
-        const q = e * columns + k < raw.length ? raw.charCodeAt(e * columns + k) : DATA.missing;
-        row.push(q === DATA.missing ? null : lo + (q / DATA.levels) * (hi - lo));
-      }
-      rows.push(row);
+      const i = e * columns + column;
+      const q = i < raw.length ? raw.charCodeAt(i) : DATA.missing;
+      values.push(q === DATA.missing ? null : lo + (q / DATA.levels) * (hi - lo));
     }
-    return rows;
+    return values;
   }
 
   // The axis's domain and ticks: fractions on 0..1; magnitudes (log10 units) widened to the
@@ -100,12 +95,12 @@
     return `${m === 1 ? "" : m + "×"}1e${k}`.replace("-", "−");
   }
 
-  // One chart: lines[] = {points: [[epoch, y|null]...], colour, dash, width}.
+  // One chart: lines[] = {values: [y | null per epoch], lo, hi (their series' range), colour, dash, width, id}.
   function chart(series, lines, epochs) {
     const log = series.log;
     const W = 330, H = 170, L = 48, R = 10, T = 8, B = 20;
-    let lo = Infinity, hi = -Infinity;
-    for (const line of lines) for (const [, y] of line.points) if (y !== null) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+    // every series' bytes span its own [low, high] exactly: the chart spans them all
+    let lo = Math.min(...lines.map((l) => l.lo)), hi = Math.max(...lines.map((l) => l.hi));
     if (!(hi >= lo)) { lo = 0; hi = 1; }
     const scale = axisOf(lo, hi, log);
     lo = scale.lo; hi = scale.hi;
@@ -121,13 +116,14 @@
       axis.append(sv("text", { x: x(e), y: H - 6, "text-anchor": "middle" }, String(e)));
     }
     svg.append(axis);
+    const round = (v) => Math.round(v * 10) / 10; // a tenth of a pixel
     for (const line of lines) {
       let d = "", pen = false;
-      for (const [e, v] of line.points) {
-        if (v === null) { pen = false; continue; }
-        d += `${pen ? "L" : "M"}${x(e).toFixed(1)} ${y(v).toFixed(1)}`;
+      line.values.forEach((v, e) => {
+        if (v === null) { pen = false; return; }
+        d += `${pen ? "L" : "M"}${round(x(e))} ${round(y(v))}`;
         pen = true;
-      }
+      });
       if (d) svg.append(sv("path", { d, fill: "none", stroke: line.colour, "stroke-width": line.width, "stroke-dasharray": line.dash, "data-line": line.id }));
     }
     const figure = el("figure", { class: "explore-chart" });
@@ -146,10 +142,13 @@
       group.seeds.forEach((seed, i) => {
         const packed = new Map(seed.curves).get(series.name);
         if (!packed || columns === 0) return;
-        const rows = decode(packed, columns, group.epochs);
+        const [lo, hi, b64] = packed;
+        const raw = atob(b64);
         for (let k = 0; k < columns; k++) {
           lines.push({
-            points: rows.map((r, e) => [e, r[k]]),
+            values: decode(raw, lo, hi, k, columns, group.epochs),
+            lo,
+            hi,
             colour: series.columns === "one" ? "#333" : group.colours[k], // a layer in its colour
             dash: SEED_DASH[i % SEED_DASH.length][0],
             width: seed.status === "ok" ? 1.3 : 1,
