@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 
 from vanishing import fmt
 from vanishing.aggregate import Grid, Stat
-from vanishing.links import OPENS, Hrefs, hover
+from vanishing.links import Hrefs, group_mark
 from vanishing.plotting import STYLE, mark
 from vanishing.roles import short
 
@@ -110,11 +110,7 @@ def _cells(ax, grid: Grid, what: str, colours: np.ndarray, links: Hrefs | None) 
                 continue
             cell = Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=colours[r, c], edgecolor="none")
             ax.add_patch(cell)
-            words = hover(g, name, value_of(g, what), sign=what != "accuracy")
-            if links is None:
-                mark(cell, words)
-            else:
-                mark(cell, words + OPENS, links.group_href(g))
+            mark(cell, *group_mark(g, name, value_of(g, what), links, sign=what != "accuracy"))
 
 
 def draw_heatmap(grid: Grid, what: str, label: str = ATTENUATION_LABEL,

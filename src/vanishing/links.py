@@ -140,3 +140,11 @@ def hover(g: GroupSummary, name: str, s: Stat, sign: bool = False) -> str:
 
 
 OPENS = "\nClick, or Enter, for every seed's curves."  # what a mark with a link adds to its hover
+
+
+def group_mark(g: GroupSummary, name: str, s: Stat, links: Hrefs | None, sign: bool = False
+               ) -> tuple[str, str]:
+    """(hover, href) of a figure's mark standing for group g (plotting.mark); with ``links``,
+    the hover also says what choosing the mark opens."""
+    words = hover(g, name, s, sign)
+    return (words, "") if links is None else (words + OPENS, links.group_href(g))

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from vanishing import fmt
 from vanishing.aggregate import DepthCurve, depth_curves, summarize
-from vanishing.links import OPENS, Links, hover, links_for
+from vanishing.links import Links, group_mark, links_for
 from vanishing.plotting import CATEGORY_COLOURS, STYLE, Figure, finish, mark
 from vanishing.reader import Run
 from vanishing.roles import ordered, short
@@ -98,11 +98,7 @@ def _points(ax, c: DepthCurve, mean: np.ndarray, colour: str, at_init: bool, lin
             continue
         # above every line, so that no line takes the pointer from it
         (point,) = ax.plot([depth], [y], linestyle="none", marker="o", markersize=4, color=colour, zorder=5)
-        words = hover(g, name, s, sign=True)
-        if links is None:
-            mark(point, words)
-        else:
-            mark(point, words + OPENS, links.group_href(g))
+        mark(point, *group_mark(g, name, s, links, sign=True))
 
 
 def depth_figure(curves: Sequence[DepthCurve], words: LayerWords = MLP, links: Links | None = None) -> Figure:
