@@ -5,55 +5,9 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from chromium import CHROMIUM_ARGS, chromium_path
-
-# Collects every Content-Security-Policy violation the page reports (injected by the browser's
-# devtools before the page's own scripts, so the policy does not block it).
-WATCH_POLICY = """window.__violations = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"""
-
-
-@dataclass
-class Session:
-    page: object  # playwright Page
-    url: str
-    errors: list[str]  # console errors and uncaught exceptions
-    requests: list[str]
-
-    def violations(self) -> list[str]:
-        return self.page.evaluate("() => window.__violations")
-
-
-@contextmanager
-def browse(page_path: Path, fragment: str = "") -> Iterator[Session]:
-    """The page loaded offline in Chromium (only its own file may be fetched)."""
-    from playwright.sync_api import sync_playwright
-
-    url = page_path.resolve().as_uri()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            session = Session(page, url, [], [])
-            page.on("console", lambda m: session.errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: session.errors.append(str(e)))
-            page.add_init_script(WATCH_POLICY)
-
-            def route(r):
-                session.requests.append(r.request.url)
-                r.continue_() if r.request.url.split("#")[0] == url else r.abort()
-            page.route("**/*", route)
-            page.goto(url + fragment, wait_until="load")
-            yield session
-        finally:
-            browser.close()
 
 
 def panel(page) -> dict:

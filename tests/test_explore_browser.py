@@ -10,7 +10,8 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from explorer import browse, check_panel, panel, read_metrics
+from chromium import browse
+from explorer import check_panel, panel, read_metrics
 
 PRIMARY = "rmsprop"
 
