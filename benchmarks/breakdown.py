@@ -39,6 +39,7 @@ def run(preset: str, jobs: int, extra: list[str]) -> dict:
         wall = time.perf_counter() - start
         processes = [json.loads(p.read_text()) for p in sorted(spans.glob("*.json"))]
     command = next(p for p in processes if p["role"] == "command")
+    # --jobs 1: the command trained the groups itself, and its spans are the workers' too
     workers = [p for p in processes if p["role"] == "worker" and p["pid"] != command["pid"]] or [command]
     summed: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -47,7 +48,7 @@ def run(preset: str, jobs: int, extra: list[str]) -> dict:
             summed[name] += seconds
             counts[name] += p["counts"][name]
     return {"wall": wall, "command": command["seconds"], "workers": dict(summed), "counts": dict(counts),
-            "n_workers": len(workers)}
+            "workers_named": "the command itself" if workers == [command] else f"{len(workers)} processes"}
 
 
 def evaluation_estimate(m: dict) -> float:
@@ -65,14 +66,12 @@ def report(m: dict) -> list[str]:
     lines = [f"whole process: {m['wall']:.1f} s wall"]
     lines.append("  the command (wall seconds):")
     for name, seconds in sorted(m["command"].items(), key=lambda kv: -kv[1]):
-        if name.startswith(("command:", "import")):
+        if name.startswith("command:"):
             lines.append(f"    {seconds:7.2f} s  {name}")
     accounted = sum(s for n, s in m["command"].items() if n.startswith("command:"))
-    if m["n_workers"] and m["command"] is not m["workers"]:  # its own import: the manifest's device
-        accounted += m["command"].get("import tensorflow and keras", 0.0)
     lines.append(f"    {m['wall'] - accounted:7.2f} s  the rest (manifest, exit; process creation)")
     w = m["workers"]
-    lines.append(f"  the workers ({m['n_workers']} processes, seconds summed over them):")
+    lines.append(f"  the workers ({m['workers_named']}, seconds summed over them):")
     evaluation = evaluation_estimate(m)
     shown = {k: v for k, v in w.items() if k not in (ALL_OF_IT, PER_GROUP_EVALUATION)}
     steps = shown.pop("train: epochs (steps and evaluation)", 0.0) - evaluation

@@ -232,7 +232,7 @@ def _first_call(epoch_fn: Callable, index, mask, n_steps):
     if not timing.enabled():
         with timing.span("train: tracing and compiling"):
             return epoch_fn(index, mask, n_steps)
-    with timing.span("train: tracing (Python, autograph)"):
+    with timing.span("train: tracing (Python)"):
         epoch_fn.get_concrete_function(index, mask, n_steps)
     start = time.perf_counter()
     values = epoch_fn(index, mask, n_steps)
