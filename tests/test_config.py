@@ -165,6 +165,15 @@ def test_bad_optimizer_axis_or_data(tmp_path, capsys, extra, words):
     assert not (tmp_path / "r").exists()
 
 
+def _refused(tmp_path, capsys, sets: list[str]) -> str:
+    """`vanishing train` on a good config with these --set items exits 2; what it said."""
+    argv = ["train", "--config", str(write(tmp_path, GOOD)), "--results", str(tmp_path / "r")]
+    for s in sets:
+        argv += ["--set", s]
+    assert cli.main(argv) == 2
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("sets", "words"), [
     (["train.learning_rate=inf"], ["train.learning_rate", "inf", "finite"]),
     (["data.factor=1.5"], ["data.factor", "1.5", "< 1.0"]),
@@ -177,12 +186,7 @@ def test_bad_optimizer_axis_or_data(tmp_path, capsys, extra, words):
     (["matrix.a.depths=[4, 1]"], ["matrix.a.depths[1]", ">= 2", "first and the last hidden layer"]),
 ])
 def test_bad_values_are_refused_before_anything_runs(tmp_path, capsys, sets, words):
-    path = write(tmp_path, GOOD)
-    argv = ["train", "--config", str(path), "--results", str(tmp_path / "r")]
-    for s in sets:
-        argv += ["--set", s]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
+    err = _refused(tmp_path, capsys, sets)
     for w in words:
         assert w in err, (w, err)
     assert not (tmp_path / "r").exists()
@@ -225,12 +229,7 @@ LONGER = "1" + "0" * 5001  # beyond Python's 4300-digit limit for int(str): toml
     (["train.epochs=" + "[" * 600 + "]" * 600], ["train.epochs", "nested too deeply"]),
 ])
 def test_values_that_crashed_or_slipped_through_exit_2(tmp_path, capsys, sets, words):
-    path = write(tmp_path, GOOD)
-    argv = ["train", "--config", str(path), "--results", str(tmp_path / "r")]
-    for s in sets:
-        argv += ["--set", s]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
+    err = _refused(tmp_path, capsys, sets)
     assert err.count("\n") == 1 and len(err) < 600, err  # one line, the long value cut short
     for w in words:
         assert w in err, (w, err)
