@@ -36,6 +36,7 @@ from vanishing import (
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 from vanishing.integrity import cell_file_problem
+from vanishing.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -80,37 +81,6 @@ def plan(experiment: Experiment, results_dir: Path, force: bool = False,
 def cell_info(c: Cell, status: str = "ok", diverged_epoch: int | None = None) -> dict[str, Any]:
     return {"cell_id": c.cell_id, **c.settings(), "matrices": list(c.matrices),
             "status": status, "diverged_epoch": diverged_epoch}
-
-
-class Progress:
-    """Groups and epochs on stderr with model-epochs/s; silent when stderr is not a terminal."""
-
-    def __init__(self, total_groups: int, total_model_epochs: float, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.total_groups, self.total = total_groups, total_model_epochs
-        self.done, self.groups_done, self.start = 0.0, 0, time.perf_counter()
-
-    def tick(self, model_epochs: float) -> None:
-        self.done += model_epochs
-        self.show()
-
-    def group_done(self) -> None:
-        self.groups_done += 1
-        self.show()
-
-    def show(self) -> None:
-        if not self.enabled:
-            return
-        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-        filled = int(24 * min(self.done / max(self.total, 1e-9), 1.0))
-        sys.stderr.write(f"\r[{'#' * filled}{'-' * (24 - filled)}] "
-                         f"groups {self.groups_done}/{self.total_groups}  "
-                         f"model-epochs {self.done:,.0f}/{self.total:,.0f}  {rate:,.0f}/s ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 @dataclass(frozen=True)
