@@ -182,10 +182,10 @@ def run_view(runs: Sequence[RecordedRun]) -> GroupView:
         seeds=tuple(seed_view(r, r.cell_id) for r in runs), runs=tuple(r.cell_id for r in runs))
 
 
-def groups(run: Run) -> tuple[GroupView, ...]:
+def groups(run: Run, links: Links | None = None) -> tuple[GroupView, ...]:
     """Every group of the run's matrix networks (the built-in MLP's and a factory's), then of its
     recorded runs."""
-    links = links_for(run)
+    links = links or links_for(run)
     by_key: dict[tuple, list[CellStats]] = {}
     for c in run.cells:
         if c.kind in (MATRIX, FACTORY):
@@ -209,7 +209,7 @@ def explore_json(run: Run) -> str:
     data = {"primary": {"training": links.primary_training, "data": links.primary_data},
             "series": [asdict(s) for s in SERIES],
             "missing": MISSING, "levels": LEVELS,
-            "groups": [asdict(g) for g in groups(run)]}
+            "groups": [asdict(g) for g in groups(run, links)]}
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

@@ -32,6 +32,11 @@ DEFAULT = Path("build/xla-cache")
 OFF = "none"
 
 
+def _other_flags() -> list[str]:
+    """TF_XLA_FLAGS as set, less any cache directory."""
+    return re.sub(rf"{FLAG}=\S*", "", os.environ.get("TF_XLA_FLAGS", "")).split()
+
+
 def directory_for(root: Path) -> Path:
     """root/tf-<version>: one TensorFlow's executables."""
     try:
@@ -61,14 +66,13 @@ def enable(root: Path) -> Path:
     directory = directory_for(root).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     remove_unreadable(directory)
-    flags = re.sub(rf"{FLAG}=\S*", "", os.environ.get("TF_XLA_FLAGS", "")).split()
-    os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"{FLAG}={directory}"])
+    os.environ["TF_XLA_FLAGS"] = " ".join([*_other_flags(), f"{FLAG}={directory}"])
     return directory
 
 
 def disable() -> None:
     """No persistent cache: every group compiles (what --xla-cache none asks for)."""
-    flags = re.sub(rf"{FLAG}=\S*", "", os.environ.get("TF_XLA_FLAGS", "")).split()
+    flags = _other_flags()
     if flags:
         os.environ["TF_XLA_FLAGS"] = " ".join(flags)
     else:
