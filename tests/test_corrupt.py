@@ -221,7 +221,8 @@ def test_plan_trains_again_a_cell_it_cannot_reuse(corrupt, smoke_experiment, smo
         _rewrite_cell(path, lambda a: a.__setitem__("grad_kernel_1", a["grad_kernel_1"][:-1]))
     p = runner.plan(smoke_experiment, d)
     assert p.unreadable == (cell_id,)
-    assert [c.cell_id for g in p.groups for c in g] == [cell_id]
+    # its group trains whole (grouping.py), the cells of it on disk are not written again
+    assert [c.cell_id for g in p.groups for c in g if c.cell_id not in p.done] == [cell_id]
     assert p.done == {c.cell_id for c in p.cells} - {cell_id}
 
 
@@ -231,7 +232,8 @@ def test_a_missing_cell_is_not_called_unreadable(smoke_experiment, smoke_results
     cell_id = smoke_experiment.cells()[0].cell_id
     cell_path(d, cell_id).unlink()
     p = runner.plan(smoke_experiment, d)
-    assert p.unreadable == () and [c.cell_id for g in p.groups for c in g] == [cell_id]
+    assert p.unreadable == ()
+    assert [c.cell_id for g in p.groups for c in g if c.cell_id not in p.done] == [cell_id]
 
 
 @pytest.mark.slow

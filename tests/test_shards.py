@@ -9,7 +9,7 @@ import random
 import fakes
 import pytest
 
-from vanishing import cli, config, results, runner, shards
+from vanishing import cli, config, grouping, results, runner, shards
 from vanishing.config import ConfigError
 from vanishing.shards import Shard
 
@@ -30,10 +30,9 @@ def _work(cell) -> float:
     return cell.train.epochs * (cell.depth + 1) / 5
 
 
-def _group_of(cell) -> tuple:
-    """What trains as one stacked model (README, "How it is fast"): same activation, depth, width,
-    data and training settings."""
-    return (cell.activation, cell.depth, cell.width, cell.data.dataset_id, cell.train)
+def _groups_of(cells) -> dict[str, int]:
+    """cell_id -> its group (grouping.py; what a group is, is tested in test_grouping.py)."""
+    return {c.cell_id: i for i, g in enumerate(grouping.groups(cells)) for c in g}
 
 
 @pytest.mark.parametrize("text, expected", [("1/4", Shard(1, 4)), ("4/4", Shard(4, 4)),
@@ -80,9 +79,10 @@ def test_greedy_split_by_hand():
 @pytest.mark.parametrize("preset", ["smoke", "default", "full"])
 def test_every_group_in_one_shard_and_balanced(preset):
     cells = config.load(preset).cells()
-    work: dict[tuple, float] = {}
+    group_of = _groups_of(cells)
+    work: dict[int, float] = {}
     for c in cells:
-        work[_group_of(c)] = work.get(_group_of(c), 0.0) + _work(c)
+        work[group_of[c.cell_id]] = work.get(group_of[c.cell_id], 0.0) + _work(c)
     total, largest = sum(work.values()), max(work.values())
     for count in range(1, 9):
         parts = [shards.select(cells, Shard(k, count)) for k in range(1, count + 1)]
@@ -93,7 +93,7 @@ def test_every_group_in_one_shard_and_balanced(preset):
             ids_here = {c.cell_id for c in part}
             assert part == [c for c in cells if c.cell_id in ids_here]  # in the config's order
             for c in part:
-                assert owner.setdefault(_group_of(c), k) == k  # a group never split
+                assert owner.setdefault(group_of[c.cell_id], k) == k  # a group never split
         loads = [sum(_work(c) for c in part) for part in parts]
         assert max(loads) <= total / count + largest + 1e-9, (count, loads)
         if count == 2 and preset == "default":  # here far better than the guarantee

@@ -114,8 +114,10 @@ def group_model_epochs(group: tuple[Cell, ...]) -> float:
 
 def train_groups(client: Any, groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, runner.Data],
                  results_dir: Path, bar: runner.Progress,
-                 on_group: Callable[[int, int], None] | None = None) -> dict[str, list[str]]:
-    """Every group as a task on the cluster; each cell written here as its group comes back.
+                 on_group: Callable[[int, int], None] | None = None,
+                 done: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Every group as a task on the cluster; each cell but ``done`` (on disk already, trained
+    again for its group's sake) written here as its group comes back.
 
     The bar ticks per group (a group's model-epochs at once). A task's error is raised at once
     and the other tasks are cancelled; a worker that dies has its group retried by Dask on
@@ -146,7 +148,7 @@ def train_groups(client: Any, groups: tuple[tuple[Cell, ...], ...], datasets: di
                     "Everything else that finished is written; run the same command again to train "
                     "what is missing") from None
             for t in trained:
-                runner.write_trained(results_dir, t, lines)
+                runner.write_trained(results_dir, t, lines, done)
             future.release()
             finished += 1
             bar.tick(group_model_epochs(group))

@@ -86,7 +86,13 @@ def boundary_grid(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.linspace(lo[1] - pad[1], hi[1] + pad[1], BOUNDARY_GRID, dtype=np.float32))
 
 
-def compile_epoch(model: StackedMLP, optimizer, X, y, saturated_below: float | None) -> Callable:
+def saturation_thresholds(activations: Sequence[str]) -> np.ndarray:
+    """[C]: |f'(z)| below 10 % of the activation's largest |f'| is saturated; NaN: unbounded."""
+    return np.array([np.nan if (r := zoo.reference_slope(a)) is None else 0.1 * r for a in activations],
+                    np.float32)
+
+
+def compile_epoch(model: StackedMLP, optimizer, X, y, saturated_below: np.ndarray) -> Callable:
     """The group's one XLA-compiled program: an epoch's mini-batch steps, then evaluate(), packed."""
     _, tf = zoo.import_keras()
     layout = stacked.output_layout(model.sizes)
@@ -168,22 +174,33 @@ def train_group(
     on_epoch: Callable[[int], None] | None = None,
 ) -> list[CellRecord]:
     """Train cells that share a group_key; return one record per cell, in order."""
-    _, tf = zoo.import_keras()
     first = cells[0]
     if any(c.group_key != first.group_key for c in cells):
-        raise ValueError("train_group: cells must share activation, depth, width, data and training")
+        raise ValueError("train_group: cells must share a group_key (depth, width, data and training)")
+    # Each activation's cells side by side: one slice of the stack per activation (stacked.PerCell)
+    activations = list(dict.fromkeys(c.activation for c in cells))
+    order = sorted(range(len(cells)), key=lambda i: activations.index(cells[i].activation))
+    records = _train_stack([cells[i] for i in order], X, y, on_epoch)
+    back = {i: record for i, record in zip(order, records)}
+    return [back[i] for i in range(len(cells))]
+
+
+def _train_stack(cells: Sequence[Cell], X: np.ndarray, y: np.ndarray,
+                 on_epoch: Callable[[int], None] | None) -> list[CellRecord]:
+    """train_group for cells whose activations come in runs (stacked.PerCell)."""
+    _, tf = zoo.import_keras()
+    first = cells[0]
     n, n_features = X.shape
     epochs, batch = first.train.epochs, first.train.batch_size
     steps, C = -(-n // batch), len(cells)
 
-    model = stacked.stacked_mlp([initial_kernels(c, n_features) for c in cells], first.activation)
+    activations = [c.activation for c in cells]
+    model = stacked.stacked_mlp([initial_kernels(c, n_features) for c in cells], activations)
     optimizer = zoo.make_optimizer(first.train.optimizer.name, first.train.optimizer.kwargs,
                                    first.train.learning_rate)
     optimizer.build(model.variables)
     X_t, y_t = tf.constant(X, tf.float32), tf.constant(y, tf.float32)
-    # Saturated: |f'(z)| below 10 % of the activation's largest |f'| (none when unbounded).
-    reference = zoo.reference_slope(first.activation)
-    epoch_fn = compile_epoch(model, optimizer, X_t, y_t, None if reference is None else 0.1 * reference)
+    epoch_fn = compile_epoch(model, optimizer, X_t, y_t, saturation_thresholds(activations))
     sample = activation_sample(n)
     X_sample, y_sample = tf.gather(X_t, sample), tf.gather(y_t, sample)
     trajectory = Trajectory(stacked.output_layout(model.sizes), epochs, C, sorted({0, epochs // 2, epochs}))

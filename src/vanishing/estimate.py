@@ -347,7 +347,8 @@ def _setting_keys(kinds: Sequence[str], group: GroupCost, experiment: Experiment
 
 def group_label(group: GroupCost) -> str:
     first, C = group.cells[0], len(group.cells)
-    return (f"{first.activation}, depth {first.depth}, width {first.width}, {C} cell{'s' * (C != 1)}, "
+    activations = "/".join(dict.fromkeys(c.activation for c in group.cells))
+    return (f"{activations}, depth {first.depth}, width {first.width}, {C} cell{'s' * (C != 1)}, "
             f"data {first.data.dataset_id}, {first.train.epochs} epochs, batch {first.train.batch_size}")
 
 
@@ -372,10 +373,12 @@ def refusal(est: Estimate, experiment: Experiment) -> str:
 def describe(est: Estimate, results_dir: Path) -> list[str]:
     """What --dry-run prints: the plan, the largest group, the peak memory and the time."""
     groups, workers = len(est.groups), max(est.workers, 1)
-    to_train = sum(len(g.cells) for g in est.groups)
+    to_train = est.cells - est.reused
+    again = sum(len(g.cells) for g in est.groups) - to_train
     lines = ["a dry run: nothing is trained or written; memory and time are rough estimates",
              f"cells      {est.cells:,} ({est.reused:,} already in {results_dir}, {to_train:,} to train) "
-             f"in {groups:,} group{'s' * (groups != 1)}",
+             f"in {groups:,} group{'s' * (groups != 1)}"
+             + (f", beside {again:,} on disk trained again with their group" if again else ""),
              f"work       {est.model_epochs:,.0f} model-epochs (an epoch of a depth-4 network; "
              "depth d counts (d+1)/5)"]
     if est.largest is not None:

@@ -58,6 +58,9 @@ class DataSpec:
         return "-".join([self.name, *(f"{short.get(k, k)}{v}" for k, v in self.args)])
 
 
+# Up to this many hidden weights (a width-32 network of depth 4), every activation of a
+# depth, width, dataset and training shares one compiled program (Cell.group_key).
+SHARED_PROGRAM_WEIGHTS = 4096
 FILE = "file"  # the dataset name of a user's data file ([data] name = "file")
 
 
@@ -145,10 +148,20 @@ class Cell:
     @property
     def group_key(self) -> tuple:
         """Cells with equal keys train as one stacked model (DESIGN.md section 4); a factory's
-        cells train one model at a time, each its own group."""
+        cells train one model at a time, each its own group.
+
+        Small networks of every activation share one model (stacked.PerCell): compiling its
+        program is most of what such a group costs. Larger ones keep one model per activation,
+        where the arithmetic is the cost and one group's memory stays what it was."""
         if self.factory is not None:
             return (self.cell_id,)
-        return (self.activation, self.depth, self.width, self.data, self.train)
+        shared = (self.depth, self.width, self.data, self.train)
+        return shared if self.hidden_weights <= SHARED_PROGRAM_WEIGHTS else (self.activation, *shared)
+
+    @property
+    def hidden_weights(self) -> int:
+        """Kernel weights past the first layer (the first's depend on the data's features)."""
+        return self.width * self.width * (self.depth - 1) + self.width
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 from vanishing import (
     __version__,
     datafile,
+    grouping,
     integrity,
     lock,
     recorder_io,
@@ -49,6 +50,11 @@ class Plan:
     unreadable: tuple[str, ...] = ()  # cells whose file is there but cannot be reused: trained again
 
     @property
+    def retrained(self) -> int:
+        """Cells on disk that train again beside their group's missing ones (and are not written)."""
+        return sum(c.cell_id in self.done for g in self.groups for c in g)
+
+    @property
     def model_epochs(self) -> float:
         """Work still to do, in epochs of a depth-4 model (depth d counts (d+1)/5)."""
         return sum(c.train.epochs * (c.depth + 1) / 5 for g in self.groups for c in g)
@@ -56,9 +62,9 @@ class Plan:
 
 def plan(experiment: Experiment, results_dir: Path, force: bool = False,
          shard: shards.Shard | None = None) -> Plan:
-    cells = experiment.cells()
-    if shard is not None:  # split from the whole config, before looking at the disk
-        cells = shards.select(cells, shard)
+    everything = experiment.cells()
+    # split from the whole config, before looking at the disk
+    cells = everything if shard is None else shards.select(everything, shard)
     done, unreadable = set(), []
     for c in [] if force else cells:
         path = results.cell_path(results_dir, c.cell_id)
@@ -69,12 +75,13 @@ def plan(experiment: Experiment, results_dir: Path, force: bool = False,
             done.add(c.cell_id)
         else:
             unreadable.append(c.cell_id)
-    groups: dict[tuple, list[Cell]] = {}
-    for c in cells:
-        if c.cell_id not in done:
-            groups.setdefault(c.group_key, []).append(c)
+    # Whole groups of the whole config (grouping.py), even those with cells on disk: those are
+    # trained again beside the missing ones, not written.
+    mine = {c.cell_id for c in cells}
+    unfinished = [g for g in grouping.groups(everything)
+                  if g[0].cell_id in mine and any(c.cell_id not in done for c in g)]
     # Deepest first: the slowest groups start while the progress bar is still young.
-    order = sorted(groups.values(), key=lambda g: -g[0].depth)
+    order = sorted(unfinished, key=lambda g: -g[0].depth)
     return Plan(tuple(cells), frozenset(done), tuple(tuple(g) for g in order), tuple(unreadable))
 
 
@@ -134,9 +141,10 @@ def train_group(group: tuple[Cell, ...], data: Data, tick: Callable[[float], Non
     from vanishing import engine
 
     records = engine.train_group(group, data.X, data.y, on_epoch=on_epoch)
-    f, fprime = zoo.numpy_activation(group[0].activation)
+    functions = {a: zoo.numpy_activation(a) for a in dict.fromkeys(c.activation for c in group)}
     for r in records:
         with timing.span("train: theory predictions"):
+            f, fprime = functions[r.cell.activation]
             arrays = {**r.arrays, **theory.scaled_predictions(f, fprime, r.arrays, data.X)}
         info = cell_info(r.cell, r.status, r.diverged_epoch)
         with timing.span("train: metrics.csv lines (in the worker)"):
@@ -145,22 +153,27 @@ def train_group(group: tuple[Cell, ...], data: Data, tick: Callable[[float], Non
     return done
 
 
-def write_trained(results_dir: Path, trained: Trained, lines: dict[str, list[str]]) -> None:
-    """Write one trained cell's file; keep its metrics lines in ``lines``."""
+def write_trained(results_dir: Path, trained: Trained, lines: dict[str, list[str]],
+                  done: frozenset[str] = frozenset()) -> None:
+    """Write one trained cell's file, unless it is one of ``done`` (on disk already, trained again
+    for its group's sake); keep its metrics lines in ``lines``."""
     info, arrays, cell_lines = trained
+    if info["cell_id"] in done:
+        return
     with timing.span("train: writing cells"):
         results.write_cell(results_dir, info, arrays)
     lines[info["cell_id"]] = cell_lines
 
 
 def train_and_write(group: tuple[Cell, ...], data: Data, results_dir: Path,
-                    tick: Callable[[float], None] | None = None) -> dict[str, list[str]]:
-    """Train one group and write its cells, each as soon as it is ready; the unit of work, in
-    this process or a local worker (which sees the results directory). Returns each cell's
-    metrics.csv lines."""
+                    tick: Callable[[float], None] | None = None,
+                    done: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Train one group and write its cells but ``done``, each as soon as it is ready; the unit of
+    work, in this process or a local worker (which sees the results directory). Returns each
+    written cell's metrics.csv lines."""
     lines: dict[str, list[str]] = {}
     with timing.span("train: groups (all of it)"):
-        train_group(group, data, tick, on_cell=lambda t: write_trained(results_dir, t, lines))
+        train_group(group, data, tick, on_cell=lambda t: write_trained(results_dir, t, lines, done))
     timing.flush("worker")
     return lines
 
@@ -183,27 +196,31 @@ def _worker_start() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_train(task: tuple[tuple[Cell, ...], Data, Path], tick: Callable[[float], None]
-                  ) -> dict[str, list[str]]:
-    group, data, results_dir = task
-    return train_and_write(group, data, results_dir, tick=tick)
+Task = tuple[tuple[Cell, ...], Data, Path, frozenset[str]]  # a group, its data, where, what not to write
 
 
-def describe_group(task: tuple[tuple[Cell, ...], Data, Path]) -> str:
+def _worker_train(task: Task, tick: Callable[[float], None]) -> dict[str, list[str]]:
+    group, data, results_dir, done = task
+    return train_and_write(group, data, results_dir, tick=tick, done=done)
+
+
+def describe_group(task: Task) -> str:
     """A group as an error message names it."""
     group = task[0]
     c = group[0]
     names = ", ".join(x.cell_id for x in group[:3]) + (", ..." if len(group) > 3 else "")
-    return (f"the group {c.activation}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
+    activations = "/".join(dict.fromkeys(x.activation for x in group))
+    return (f"the group {activations}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
             f"({len(group)} cells: {names})")
 
 
 def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
-                 jobs: int,
-                 bar: Progress, on_group: Callable[[int, int], None] | None = None) -> dict[str, list[str]]:
-    """Train every group, ``jobs`` at a time in worker processes (1: in this process).
+                 jobs: int, bar: Progress, on_group: Callable[[int, int], None] | None = None,
+                 done: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Train every group, ``jobs`` at a time in worker processes (1: in this process); write
+    every cell but ``done``.
 
-    Returns the metrics.csv lines of every cell trained.
+    Returns the metrics.csv lines of every cell written.
 
     Compiling a group's loop is single-threaded and takes seconds, so on a
     2-core machine two workers nearly halve the wall time of a whole matrix.
@@ -213,7 +230,7 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
     lines: dict[str, list[str]] = {}
     if jobs <= 1 or len(groups) <= 1:
         for g, group in enumerate(groups, start=1):
-            lines.update(train_and_write(group, datasets[group[0].data], results_dir, tick=bar.tick))
+            lines.update(train_and_write(group, datasets[group[0].data], results_dir, bar.tick, done))
             bar.group_done()
             if on_group is not None:
                 on_group(g, len(groups))
@@ -228,7 +245,8 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
         if on_group is not None:
             on_group(finished, len(groups))
 
-    tasks = [(group, datasets[group[0].data], results_dir) for group in groups]
+    tasks = [(group, datasets[group[0].data], results_dir, done & {c.cell_id for c in group})
+             for group in groups]
     workers.run(_worker_train, tasks, jobs, on_tick=bar.tick, on_result=on_result,
                 describe=describe_group, init=_worker_start)
     return lines
@@ -332,9 +350,9 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
         if client is not None:
             from vanishing import cluster as dask_cluster
 
-            lines = dask_cluster.train_groups(client, p.groups, datasets, results_dir, bar, on_group)
+            lines = dask_cluster.train_groups(client, p.groups, datasets, results_dir, bar, on_group, p.done)
         else:
-            lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group)
+            lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group, p.done)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -366,7 +384,7 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
                      "cpu_count": os.cpu_count(), "device": device()},
         **run_description.study(experiment, datasets, hashes),
         "train_seconds": round(seconds, 3),
-        "cells_trained": sum(len(g) for g in p.groups),
+        "cells_trained": len(p.cells) - len(p.done),
         "cells_reused": len(p.done),
         **({} if shard is None else {"shard": {"index": shard.index, "count": shard.count}}),
         "cells": infos,

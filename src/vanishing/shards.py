@@ -4,10 +4,11 @@ Pure (no TensorFlow, no files): the split depends on the experiment's cells only
 on what a results directory already holds, so a shard keeps its cells when it resumes,
 and N machines that never talk to each other split the same config the same way.
 
-Cells are split by group (the cells that train as one stacked model), so each group
-still compiles once, on one machine. Groups go to shards by greedy longest-processing-
-time: the costliest group first, each to the shard with the least work so far. That
-leaves the costliest shard within one group's cost of the ideal (total / N).
+Cells are split by group (grouping.py: the cells that train as one stacked model), so each
+group still compiles once, on one machine, and its cells get the bits an unsplit run gives
+them. Groups go to shards by greedy longest-processing-time: the costliest group first, each
+to the shard with the least work so far. That leaves the costliest shard within one group's
+cost of the ideal (total / N).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vanishing import grouping
 from vanishing.config import ConfigError
 from vanishing.experiment import Cell
 
@@ -54,14 +56,6 @@ def cost(group: Sequence[Cell]) -> float:
     return sum(model_epochs(c) for c in group)
 
 
-def groups(cells: Iterable[Cell]) -> list[tuple[Cell, ...]]:
-    """The cells by group (Cell.group_key), each group in the cells' order."""
-    found: dict[tuple, list[Cell]] = {}
-    for c in cells:
-        found.setdefault(c.group_key, []).append(c)
-    return [tuple(g) for g in found.values()]
-
-
 def _order(group: Sequence[Cell]) -> tuple:
     # Costliest first, then deepest; then the smallest cell_id, which no other group shares:
     # a total order, so the split does not even depend on the order the cells come in.
@@ -81,5 +75,5 @@ def assign(all_groups: Iterable[Sequence[Cell]], count: int) -> list[list[tuple[
 
 def select(cells: Sequence[Cell], shard: Shard) -> list[Cell]:
     """The shard's cells, in the experiment's order (``cells`` is every cell of the experiment)."""
-    mine = {c.cell_id for g in assign(groups(cells), shard.count)[shard.index - 1] for c in g}
+    mine = {c.cell_id for g in assign(grouping.groups(cells), shard.count)[shard.index - 1] for c in g}
     return [c for c in cells if c.cell_id in mine]

@@ -30,7 +30,7 @@ class StackedMLP:
     sizes: tuple[tuple[int, int], ...]  # (fan_in, fan_out) of layers 1..depth+1
     kernels: tuple[Any, ...]  # keras.Variable [C, fan_in, fan_out]
     biases: tuple[Any, ...]  # keras.Variable [C, fan_out]
-    activation: Callable
+    activation: Callable  # [C, ...] -> [C, ...], each cell's own (PerCell)
 
     @property
     def depth(self) -> int:
@@ -63,15 +63,48 @@ class StackedMLP:
         return h[..., 0], pre
 
 
-def stacked_mlp(kernels: Sequence[Sequence[np.ndarray]], activation: str) -> StackedMLP:
-    """The stacked model from each cell's initial kernels (cells x layers); biases start at zero."""
+@dataclass(frozen=True)
+class PerCell:
+    """Each cell's own activation, for cells whose activations come in runs: (name, cells) in
+    cell order. One XLA program serves several activations (compiling it is most of a small
+    group's cost); each activation sees only its own cells' slice, so no cell computes another's
+    function and no gradient flows through a branch its cell did not take."""
+
+    runs: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_functions", tuple(zoo.make_activation(name) for name, _ in self.runs))
+
+    def __call__(self, pre):
+        functions = self._functions  # type: ignore[attr-defined]
+        if len(functions) == 1:  # one activation: the same graph as the function alone
+            return functions[0](pre)
+        _, tf = zoo.import_keras()
+        parts = tf.split(pre, [count for _, count in self.runs], axis=0)
+        return tf.concat([f(part) for f, part in zip(functions, parts)], axis=0)
+
+
+def runs(activations: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """(activation, how many cells in a row) of a cell-ordered list of activation names."""
+    found: list[tuple[str, int]] = []
+    for name in activations:
+        if found and found[-1][0] == name:
+            found[-1] = (name, found[-1][1] + 1)
+        else:
+            found.append((name, 1))
+    return tuple(found)
+
+
+def stacked_mlp(kernels: Sequence[Sequence[np.ndarray]], activations: Sequence[str]) -> StackedMLP:
+    """The stacked model from each cell's initial kernels (cells x layers) and activation
+    (cells); biases start at zero."""
     keras, _ = zoo.import_keras()
     sizes = tuple(k.shape for k in kernels[0])
     stacked = tuple(keras.Variable(np.stack([cell[i] for cell in kernels]).astype(np.float32),
                                    name=f"kernel_{i + 1}") for i in range(len(sizes)))
     biases = tuple(keras.Variable(np.zeros((len(kernels), fan_out), np.float32), name=f"bias_{i + 1}")
                    for i, (_, fan_out) in enumerate(sizes))
-    return StackedMLP(sizes, stacked, biases, zoo.make_activation(activation))
+    return StackedMLP(sizes, stacked, biases, PerCell(runs(activations)))
 
 
 def bce(labels, logits):
@@ -118,12 +151,12 @@ def unpack(values: np.ndarray, layout: Sequence[tuple[str, tuple[int, ...]]]) ->
 
 # --- measurements on the whole dataset ---------------------------------------
 
-def evaluate(model: StackedMLP, X, y, saturated_below: float | None) -> dict:
+def evaluate(model: StackedMLP, X, y, saturated_below: np.ndarray) -> dict:
     """Per cell, on the whole dataset: loss, accuracy, weights, kernel gradients, activation
     statistics, and the RMS of the per-example kernel gradients and back-propagated deltas.
 
-    ``saturated_below``: the |f'| under which a unit counts as saturated; None (unbounded
-    slopes) gives NaN.
+    ``saturated_below`` [C]: the |f'| under which a unit of each cell counts as saturated; NaN
+    (unbounded slopes) gives NaN.
     """
     _, tf = zoo.import_keras()
     C, (n, n_features) = model.cells, X.shape
@@ -148,9 +181,11 @@ def evaluate(model: StackedMLP, X, y, saturated_below: float | None) -> dict:
     return out
 
 
-def hidden_statistics(activation: Callable, pre: Sequence, saturated_below: float | None):
+def hidden_statistics(activation: Callable, pre: Sequence, saturated_below: np.ndarray):
     """({statistic: [C, depth]}, the hidden layers' outputs) from their pre-activations."""
     _, tf = zoo.import_keras()
+    threshold = tf.constant(np.asarray(saturated_below, np.float32)[:, None, None])
+    no_largest_slope = tf.constant(np.isnan(saturated_below))
     stats: dict[str, list] = {key: [] for key in HIDDEN_STATISTICS}
     hidden = []
     for pre_activation in pre:
@@ -160,11 +195,9 @@ def hidden_statistics(activation: Callable, pre: Sequence, saturated_below: floa
         slope = inner.gradient(h, pre_activation)  # f'(z), element-wise activations only
         stats["act_mean"].append(tf.reduce_mean(h, axis=[1, 2]))
         stats["act_std"].append(tf.math.reduce_std(h, axis=[1, 2]))
-        if saturated_below is None:  # no largest slope to be far below
-            stats["act_saturated_frac"].append(tf.fill(tf.shape(h)[:1], np.float32(np.nan)))
-        else:
-            stats["act_saturated_frac"].append(
-                tf.reduce_mean(tf.cast(tf.abs(slope) < saturated_below, tf.float32), axis=[1, 2]))
+        # a mean of zeros and ones: exact in any order of summation
+        saturated = tf.reduce_mean(tf.cast(tf.abs(slope) < threshold, tf.float32), axis=[1, 2])
+        stats["act_saturated_frac"].append(tf.where(no_largest_slope, np.float32(np.nan), saturated))
         # dead: a unit whose output is exactly zero on every sample
         stats["act_dead_frac"].append(
             tf.reduce_mean(tf.cast(tf.reduce_all(h == 0, axis=1), tf.float32), axis=1))

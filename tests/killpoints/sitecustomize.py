@@ -58,7 +58,7 @@ def reached(point: str) -> None:
 def patch_runner(module) -> None:
     train_and_write = module.train_and_write
 
-    def traced(group, data, results_dir, tick=None):
+    def traced(group, data, results_dir, tick=None, done=frozenset()):
         first = group[0].cell_id
         emit("group-start", first, len(group), *(c.cell_id for c in group))
         reached("group-start")
@@ -73,7 +73,7 @@ def patch_runner(module) -> None:
             if tick is not None:
                 tick(value)
 
-        lines = train_and_write(group, data, results_dir, tick=counting)
+        lines = train_and_write(group, data, results_dir, tick=counting, done=done)
         emit("group-done", first, *(c.cell_id for c in group))
         return lines
 
