@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vanishing import runner, workers
+from vanishing import local, runner, workers
 from vanishing.config import ConfigError
 from vanishing.experiment import Cell, DataSpec
 
@@ -84,7 +84,7 @@ def _train_on_worker(group: tuple[Cell, ...], data: runner.Data) -> list[runner.
     if not _threads_set:
         # The worker processes fill the cores; threads inside each would only contend.
         with contextlib.suppress(RuntimeError):  # TensorFlow already running in this worker
-            runner._worker_start()
+            local.start_worker()
         _threads_set = True
     if group[0].factory is not None:
         _check_factory(group[0])
@@ -144,7 +144,7 @@ def train_groups(client: Any, groups: tuple[tuple[Cell, ...], ...], datasets: di
                 trained = future.result()
             except distributed.KilledWorker as e:
                 raise workers.WorkerFailed(
-                    f"the cluster's workers died while training {runner.describe_group((group,))} ({e}). "
+                    f"the cluster's workers died while training {local.describe_group((group,))} ({e}). "
                     "Everything else that finished is written; run the same command again to train "
                     "what is missing") from None
             for t in trained:

@@ -31,7 +31,6 @@ from vanishing import (
     shards,
     theory,
     timing,
-    workers,
     zoo,
 )
 from vanishing.config import ConfigError
@@ -189,69 +188,6 @@ def train_factory_cell(cell: Cell, data: Data, on_epoch: Callable[[int], None] |
     return info, record.arrays, recorder_io.metric_lines(info, record.arrays)
 
 
-def _worker_start() -> None:
-    _, tf = zoo.import_keras()
-    # The workers already fill the cores; threads inside each would only contend.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-Task = tuple[tuple[Cell, ...], Data, Path, frozenset[str]]  # a group, its data, where, what not to write
-
-
-def _worker_train(task: Task, tick: Callable[[float], None]) -> dict[str, list[str]]:
-    group, data, results_dir, done = task
-    return train_and_write(group, data, results_dir, tick=tick, done=done)
-
-
-def describe_group(task: Task) -> str:
-    """A group as an error message names it."""
-    group = task[0]
-    c = group[0]
-    names = ", ".join(x.cell_id for x in group[:3]) + (", ..." if len(group) > 3 else "")
-    activations = "/".join(dict.fromkeys(x.activation for x in group))
-    return (f"the group {activations}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
-            f"({len(group)} cells: {names})")
-
-
-def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
-                 jobs: int, bar: Progress, on_group: Callable[[int, int], None] | None = None,
-                 done: frozenset[str] = frozenset()) -> dict[str, list[str]]:
-    """Train every group, ``jobs`` at a time in worker processes (1: in this process); write
-    every cell but ``done``.
-
-    Returns the metrics.csv lines of every cell written.
-
-    Compiling a group's loop is single-threaded and takes seconds, so on a
-    2-core machine two workers nearly halve the wall time of a whole matrix.
-    Interrupted (Ctrl-C, SIGTERM), the workers end at once: the groups in flight
-    are lost, every group written stays (workers.py).
-    """
-    lines: dict[str, list[str]] = {}
-    if jobs <= 1 or len(groups) <= 1:
-        for g, group in enumerate(groups, start=1):
-            lines.update(train_and_write(group, datasets[group[0].data], results_dir, bar.tick, done))
-            bar.group_done()
-            if on_group is not None:
-                on_group(g, len(groups))
-        return lines
-    finished = 0
-
-    def on_result(_index: int, group_lines: dict[str, list[str]]) -> None:
-        nonlocal finished
-        lines.update(group_lines)
-        finished += 1
-        bar.group_done()
-        if on_group is not None:
-            on_group(finished, len(groups))
-
-    tasks = [(group, datasets[group[0].data], results_dir, done & {c.cell_id for c in group})
-             for group in groups]
-    workers.run(_worker_train, tasks, jobs, on_tick=bar.tick, on_result=on_result,
-                describe=describe_group, init=_worker_start)
-    return lines
-
-
 def reused_factory_lines(results_dir: Path, cell_id: str) -> list[str]:
     """A factory cell's metrics.csv lines, from its file: rows per recorded weight matrix."""
     from vanishing import recorder_io
@@ -342,7 +278,8 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
               for spec, data in datasets.items()}
     factory_entry = run_description.keep_factory(experiment, results_dir)
 
-    device = run_description.device_later() if p.groups else run_description.device_before(results_dir)
+    # The cluster's machines are not this one: a child process asks this one's meanwhile.
+    device_later = run_description.device_later() if client is not None and p.groups else None
     bar = Progress(len(p.groups), p.model_epochs, progress)
     timing.add("command: before training (config, plan, data)", time.perf_counter() - timing.started())
     start = time.perf_counter()
@@ -351,8 +288,11 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
             from vanishing import cluster as dask_cluster
 
             lines = dask_cluster.train_groups(client, p.groups, datasets, results_dir, bar, on_group, p.done)
+            device = device_later() if device_later is not None else None
         else:
-            lines = train_groups(p.groups, datasets, results_dir, jobs, bar, on_group, p.done)
+            from vanishing import local
+
+            lines, device = local.train_groups(p.groups, datasets, results_dir, jobs, bar, on_group, p.done)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -381,7 +321,8 @@ def _train_planned(experiment: Experiment, results_dir: Path, p: Plan, datasets:
         "versions": run_description.versions(),
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(), "python": sys.version.split()[0],
-                     "cpu_count": os.cpu_count(), "device": device()},
+                     "cpu_count": os.cpu_count(),
+                     "device": device or run_description.device_before(results_dir)()},
         **run_description.study(experiment, datasets, hashes),
         "train_seconds": round(seconds, 3),
         "cells_trained": len(p.cells) - len(p.done),

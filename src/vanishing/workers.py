@@ -113,8 +113,10 @@ def _exit_reason(code: int | None) -> str:
 
 def run(fn: Callable[[Any, Callable[[Any], None]], Any], tasks: Sequence[Any], jobs: int,
         on_tick: Callable[[Any], None], on_result: Callable[[int, Any], None],
-        describe: Callable[[Any], str], init: Callable[[], None] | None = None) -> None:
-    """``fn(task, tick)`` for every task, ``jobs`` worker processes at a time.
+        describe: Callable[[Any], str], init: Callable[[], None] | None = None,
+        costs: Sequence[float] | None = None) -> None:
+    """``fn(task, tick)`` for every task, ``jobs`` worker processes at a time; ``costs``, each
+    task's expected seconds, share the tasks out evenly (_Queues).
 
     ``on_result(index, result)`` as each task finishes, ``on_tick(value)`` for what a
     task passes to ``tick``. A task's exception is raised here once the tasks in flight
@@ -139,23 +141,31 @@ def run(fn: Callable[[Any, Callable[[Any], None]], Any], tasks: Sequence[Any], j
                 workers.append(_Worker(process, parent_end))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        _drive(workers, tasks, on_tick, on_result, describe)
+        _drive(workers, tasks, on_tick, on_result, describe, costs)
         clean = True
     finally:
         _stop(workers, clean)
 
 
 class _Queues:
-    """Which worker trains which task: worker k the tasks k, k + n, k + 2n... in order.
+    """Which worker trains which task, fixed before any starts: each task in turn to the worker
+    with the least expected seconds so far (the lower k on a tie); without costs, worker k the
+    tasks k, k + n, k + 2n...
 
     Not whichever is free first: a process names each program it traces with a counter, and
     TensorFlow's compilation cache (xla_cache.py) keys a program by that name, so a rerun finds
     its programs only if every worker traces the same tasks in the same order. The tasks come
-    sorted slowest first, so dealing them out in turn keeps the workers about even. A worker
-    that dies leaves its tasks to the others."""
+    slowest first (greedy longest-processing-time). A worker that dies leaves its tasks to the
+    others."""
 
-    def __init__(self, workers: list[_Worker], n_tasks: int) -> None:
-        self.of = {id(w): deque(range(k, n_tasks, len(workers))) for k, w in enumerate(workers)}
+    def __init__(self, workers: list[_Worker], n_tasks: int, costs: Sequence[float] | None = None) -> None:
+        queues: list[deque[int]] = [deque() for _ in workers]
+        load = [0.0] * len(workers)
+        for task in range(n_tasks):
+            k = min(range(len(workers)), key=lambda i: (load[i], i)) if costs else task % len(workers)
+            queues[k].append(task)
+            load[k] += costs[task] if costs else 0.0
+        self.of = {id(w): q for w, q in zip(workers, queues)}
         self.stranded: list[int] = []  # tasks no live worker is left to take
 
     def __len__(self) -> int:
@@ -174,8 +184,9 @@ class _Queues:
 
 
 def _drive(workers: list[_Worker], tasks: Sequence[Any], on_tick: Callable[[Any], None],
-           on_result: Callable[[int, Any], None], describe: Callable[[Any], str]) -> None:
-    pending = _Queues(workers, len(tasks))
+           on_result: Callable[[int, Any], None], describe: Callable[[Any], str],
+           costs: Sequence[float] | None = None) -> None:
+    pending = _Queues(workers, len(tasks), costs)
     error: tuple[BaseException, str] | None = None
     lost: list[str] = []  # workers that died holding a task
     idle: list[str] = []  # workers that died holding none (costs nothing while others remain)
