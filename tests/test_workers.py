@@ -33,6 +33,15 @@ def test_every_task_runs_and_ticks_come_back():
     assert done == {0: "aa", 1: "bb", 2: "cc"} and sorted(ticks) == ["a", "b", "c"]
 
 
+def test_tasks_go_to_the_worker_with_the_least_expected_seconds_so_far():
+    done = {}
+    workers.run(task, [("pid", str(i)) for i in range(5)], 2, on_tick=lambda _: None,
+                on_result=done.__setitem__, describe=str, costs=[10, 8, 5, 4, 3])
+    # 10 -> the first; 8 -> the second; 5 -> the second (8 < 10); 4 -> the first (10 < 13); 3 -> the second
+    by_worker = {frozenset(i for i, pid in done.items() if pid == p) for p in done.values()}
+    assert by_worker == {frozenset({0, 3}), frozenset({1, 2, 4})}
+
+
 def test_a_dead_worker_costs_its_task_only():
     done, _, error = _run([("ok", "a"), ("die", "x"), ("ok", "b"), ("ok", "c"), ("ok", "d")])
     # the other worker takes every other task; the dead one's is named, with how it died

@@ -12,9 +12,11 @@ from pathlib import Path
 
 def task(spec: tuple[str, str], tick) -> str:
     """("ok", x): returns x twice; ("die", _): SIGKILLs its own worker; ("raise", x): ValueError(x);
-    ("sleep", path): writes its pid to path, then sleeps until killed."""
+    ("sleep", path): writes its pid to path, then sleeps until killed; ("pid", _): its worker's pid."""
     kind, value = spec
     tick(value)
+    if kind == "pid":
+        return str(os.getpid())
     if kind == "die":
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "raise":

@@ -147,8 +147,9 @@ class Cell:
 
     @property
     def group_key(self) -> tuple:
-        """Cells with equal keys train as one stacked model (DESIGN.md section 4); a factory's
-        cells train one model at a time, each its own group.
+        """Cells with equal keys may train as one stacked model (DESIGN.md section 4; grouping.py
+        splits them into groups of at most 100); a factory's cells train one model at a time,
+        each its own group.
 
         Small networks of every activation share one model (stacked.PerCell): compiling its
         program is most of what such a group costs. Larger ones keep one model per activation,

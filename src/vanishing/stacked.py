@@ -8,6 +8,7 @@ the layout of the packed array they cross back to Python in; engine.py trains it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,13 +87,7 @@ class PerCell:
 
 def runs(activations: Sequence[str]) -> tuple[tuple[str, int], ...]:
     """(activation, how many cells in a row) of a cell-ordered list of activation names."""
-    found: list[tuple[str, int]] = []
-    for name in activations:
-        if found and found[-1][0] == name:
-            found[-1] = (name, found[-1][1] + 1)
-        else:
-            found.append((name, 1))
-    return tuple(found)
+    return tuple((name, len(list(run))) for name, run in itertools.groupby(activations))
 
 
 def stacked_mlp(kernels: Sequence[Sequence[np.ndarray]], activations: Sequence[str]) -> StackedMLP:
