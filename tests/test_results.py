@@ -129,11 +129,12 @@ def test_reuse_force_and_resume_after_interruption(tmp_path):
     with pytest.raises(Interrupted):
         runner.train(exp, out, on_group=stop_after_first, progress=False)
     written = sorted(p.name for p in (out / "cells").iterdir())
-    assert len(written) == 1  # the first group (one cell: relu at the deepest depth) is kept
+    # the first group is kept: relu and sigmoid at the deepest depth, one stack (grouping.py)
+    assert len(written) == 2
     assert not (out / "manifest.json").exists()
 
     m = runner.train(exp, out, progress=False)
-    assert (m["cells_trained"], m["cells_reused"]) == (3, 1)
+    assert (m["cells_trained"], m["cells_reused"]) == (2, 2)
     first = (out / "cells" / written[0]).read_bytes()
     m = runner.train(exp, out, progress=False)
     assert (m["cells_trained"], m["cells_reused"]) == (0, 4)
