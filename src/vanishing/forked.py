@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -55,10 +56,21 @@ def map_forked(work: Callable[[int], Any], n: int, workers: int | None = None) -
     global _work
     _work = work
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
             return pool.map(_call, range(n), chunksize=1)
     finally:
         _work = None
+
+
+def _worker_signals() -> None:
+    """A worker dies of SIGTERM, as Pool.terminate (the end of every map) expects. A fork inherits
+    the command's SIGTERM and SIGHUP handlers (cli.py), which raise an exception instead; once in
+    about 20 renders a worker outlived that SIGTERM, waiting for a task, and the render waited for
+    it for good (most likely the exception was raised inside a finalizer the garbage collector
+    ran, where Python prints and drops it). Ctrl-C is the command's to handle: it ends the workers."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _call(index: int) -> Any:
