@@ -133,3 +133,23 @@ def test_a_render_keeps_its_earlier_gzip_only_when_it_holds_the_same_table(quick
     render_report(small_results, out)
     assert linked.read_bytes() == good
     assert (out / "metrics.csv.gz").read_bytes() == good
+
+
+def test_a_render_pauses_the_cyclic_collector_and_leaves_it_as_it_was(quick, small_results, tmp_path,
+                                                                      monkeypatch):
+    import gc
+
+    from vanishing import html
+
+    seen = []
+    real = html.render_html
+    monkeypatch.setattr(html, "render_html", lambda page, env: seen.append(gc.isenabled()) or real(page, env))
+    assert gc.isenabled()
+    html.render_report(small_results, tmp_path / "on")
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        html.render_report(small_results, tmp_path / "off")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
