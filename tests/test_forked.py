@@ -1,4 +1,4 @@
-"""forked.py: the sections' worker processes end when the map ends."""
+"""forked.py: the sections' worker processes end when the map ends; work beside this process."""
 
 from __future__ import annotations
 
@@ -29,8 +29,50 @@ assert signal.getsignal(signal.SIGTERM) is raise_  # the command's own handler i
 """
 
 
-def test_workers_die_of_sigterm_whatever_handler_the_command_set():
+def _run(script: str) -> None:
+    """The script in a fresh Python, this checkout's vanishing first on its path."""
     paths = (str(Path(forked.__file__).parents[1]), os.environ.get("PYTHONPATH", ""))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    done = subprocess.run([sys.executable, "-c", SIGNALS_IN_WORKERS], env=env, capture_output=True, text=True)
+    env.pop(forked.ENV, None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_workers_die_of_sigterm_whatever_handler_the_command_set():
+    _run(SIGNALS_IN_WORKERS)
+
+
+BESIDE = """
+import os, signal, time
+from vanishing import forked
+
+parent = os.getpid()
+with forked.beside(os.getpid) as later:
+    assert later.result() != parent  # a forked child did it
+
+
+def fails():
+    raise ValueError("its own error")
+
+
+with forked.beside(fails) as later:
+    try:
+        later.result()
+        raise SystemExit("no error came back")
+    except ValueError as e:
+        assert str(e) == "its own error"
+# A child that dies without answering: the work is done here.
+with forked.beside(lambda: os._exit(3) if os.getpid() != parent else "done here") as later:
+    assert later.result() == "done here"
+# Leaving the block before the result (an error on the way) stops the child.
+with forked.beside(lambda: time.sleep(60)) as later:
+    pass
+assert later._child.exitcode == -signal.SIGTERM
+os.environ[forked.ENV] = "1"  # one job: a thread of this process
+with forked.beside(os.getpid) as later:
+    assert later.result() == parent
+"""
+
+
+def test_work_beside_comes_back_from_a_child_or_a_thread():
+    _run(BESIDE)
