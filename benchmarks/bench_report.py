@@ -99,7 +99,7 @@ def breakdown(spans: dict[str, float]) -> dict[str, float]:
     figures = get("figures: savefig svg") + get("figures: savefig png")
     wall = {"loading (cells; metrics.csv read and checked)": get("read metrics.csv") + get("load cells")
             + get("check metrics.csv, datasets"),
-            "gzip, beyond the load (waiting for it)": get("wait for gzip"),
+            "gzip, beyond the page (waiting for it)": get("wait for gzip"),
             "building the page (sections and the panel's JSON)": get("build page"),
             "templates (the one render call)": get("template"),
             "writing": get("write")}
@@ -108,7 +108,7 @@ def breakdown(spans: dict[str, float]) -> dict[str, float]:
               "  figures: savefig (layout, drawing, SVG/PNG)": figures,
               "  figures: encoding (base64, inline SVG)": get("figures: encode"),
               "  the panel's JSON": get("explore json"),
-              "  gzip of metrics.csv (a thread, beside the load)": get("gzip metrics.csv (beside the load)")}
+              "  gzip of metrics.csv (a process beside)": get("gzip metrics.csv (beside the load)")}
     slowest = sorted(sections.items(), key=lambda kv: -kv[1])[:4]
     per_section = {f"  section {name}": seconds for name, seconds in slowest}
     return {k: round(v, 2) for k, v in {**wall, **inside, **per_section}.items()}

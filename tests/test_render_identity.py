@@ -84,6 +84,52 @@ def test_the_one_pass_reader_lays_out_arrays_as_numpy(tmp_path, order):
             np.testing.assert_array_equal(got[key], want[key])
 
 
+def _npz_bytes(tmp_path: Path, save=np.savez_compressed) -> bytes:
+    save(tmp_path / "a.npz", a=np.arange(6.0).reshape(2, 3), b=np.array([1, 2], np.int8))
+    return (tmp_path / "a.npz").read_bytes()
+
+
+def _read(data: bytes) -> dict:
+    from vanishing import npz
+
+    return npz.read_all(io.BytesIO(data))
+
+
+def test_the_one_pass_reader_reads_stored_members_and_hands_other_zips_to_zipfile(tmp_path):
+    import zipfile
+
+    from vanishing import npz
+
+    stored = _npz_bytes(tmp_path, np.savez)
+    assert npz._members(stored) is not None
+    got = _read(stored)
+    np.testing.assert_array_equal(got["a"], np.arange(6.0).reshape(2, 3))
+    with zipfile.ZipFile(tmp_path / "a.npz", "a") as z:  # a comment after the directory: zipfile's
+        z.comment = b"a comment"
+    commented = (tmp_path / "a.npz").read_bytes()
+    assert npz._members(commented) is None
+    assert _read(commented)["b"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("damage", ["crc", "truncated", "local name", "not a zip"])
+def test_the_one_pass_reader_refuses_a_damaged_zip(tmp_path, damage):
+    import struct
+    import zipfile
+    import zlib
+
+    data = bytearray(_npz_bytes(tmp_path))
+    if damage == "crc":  # one byte of the first member's deflated data
+        data[30 + data[26] + data[28] + 4] ^= 0xFF
+    elif damage == "truncated":
+        data = data[: len(data) // 2] + data[-22:]
+    elif damage == "local name":
+        data[30] ^= 0x20
+    else:
+        data = bytearray(b"PK" + bytes(100))
+    with pytest.raises((zipfile.BadZipFile, zlib.error, ValueError, struct.error)):
+        _read(bytes(data))
+
+
 def _csv_verdict(text: str) -> object:
     try:
         rows = csv.reader(io.StringIO(text, newline=""))
@@ -133,3 +179,23 @@ def test_a_render_keeps_its_earlier_gzip_only_when_it_holds_the_same_table(quick
     render_report(small_results, out)
     assert linked.read_bytes() == good
     assert (out / "metrics.csv.gz").read_bytes() == good
+
+
+def test_a_render_pauses_the_cyclic_collector_and_leaves_it_as_it_was(quick, small_results, tmp_path,
+                                                                      monkeypatch):
+    import gc
+
+    from vanishing import html
+
+    seen = []
+    real = html.render_html
+    monkeypatch.setattr(html, "render_html", lambda page, env: seen.append(gc.isenabled()) or real(page, env))
+    assert gc.isenabled()
+    html.render_report(small_results, tmp_path / "on")
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        html.render_report(small_results, tmp_path / "off")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -13,6 +13,8 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import functools
+import gc
 import gzip
 import hashlib
 import importlib.resources
@@ -21,7 +23,6 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from vanishing import fmt, integrity, lock, page_parts, recorder_io, timing
+from vanishing import fmt, forked, integrity, lock, page_parts, recorder_io, timing
 from vanishing.explore import explore_json
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
@@ -202,6 +203,23 @@ def render_html(page: Page, env: jinja2.Environment | None = None) -> str:
         raise ResultsError(f"template error{where}: {e}") from None
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off, then as it was. A render makes a few hundred thousand
+    objects (the cells' statistics, matplotlib's artists, ticks and transforms, cycles that are
+    freed only when their figure is dropped), and the collector scans them again and again as
+    they grow: about 1 s of the default preset's 13 s of CPU. The sections' forked workers
+    inherit the pause; their garbage goes when they exit."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_cyclic_gc_paused()
 def render_report(results_dir: Path, out_dir: Path, templates: Path | None = None,
                   publish: bool = False) -> Path:
     """Write out_dir/index.html, the gzipped metrics it links to and, unless ``publish``,
@@ -218,27 +236,29 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     env = make_environment(templates)  # a bad --templates fails before any work
-    # The metrics are compressed in a thread while this one reads the cells (zlib lets go of the
-    # GIL); it has ended before the sections' workers fork.
-    with recorder_io.reading(results_dir), ThreadPoolExecutor(1) as background:
-        data = _read_metrics(results_dir)
-        packed = background.submit(_compress, data, out_dir) if data is not None else None
-        with timing.span("render: load cells"):
-            run = _load(results_dir)
-        with timing.span("render: check metrics.csv, datasets"):
-            if data is None:
-                raise ResultsError(f"{results_dir / 'metrics.csv'}: missing")
-            integrity.check_metrics(results_dir / "metrics.csv", data, run.manifest)
-            integrity.check_datasets(results_dir, run.manifest)
+    with contextlib.ExitStack() as beside:
+        with recorder_io.reading(results_dir):
+            data = _read_metrics(results_dir)
+            # The metrics are gzipped beside this process (a forked one, else a thread) while it
+            # reads the cells and builds the page.
+            packed = (beside.enter_context(forked.beside(functools.partial(_compress, data, out_dir)))
+                      if data is not None else None)
+            with timing.span("render: load cells"):
+                run = _load(results_dir)
+            with timing.span("render: check metrics.csv, datasets"):
+                if data is None:
+                    raise ResultsError(f"{results_dir / 'metrics.csv'}: missing")
+                integrity.check_metrics(results_dir / "metrics.csv", data, run.manifest)
+                integrity.check_datasets(results_dir, run.manifest)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ResultsError(f"--out: {out_dir} exists and is not a directory")
+        href = linked_name(data)
+        with np.errstate(all="ignore"), timing.span("render: build page"):
+            page = dataclasses.replace(build_page(run), metrics_href=href)
+        with timing.span("render: template"):
+            text = render_html(page, env)
         with timing.span("render: wait for gzip"):
             compressed = packed.result() if packed is not None else b""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ResultsError(f"--out: {out_dir} exists and is not a directory")
-    href = linked_name(data)
-    with np.errstate(all="ignore"), timing.span("render: build page"):
-        page = dataclasses.replace(build_page(run), metrics_href=href)
-    with timing.span("render: template"):
-        text = render_html(page, env)
     with timing.span("render: write"):
         out_dir.mkdir(parents=True, exist_ok=True)
         with _exclusive(out_dir):

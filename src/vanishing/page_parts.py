@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vanishing import forked, timing
+from vanishing import forked, mathtext_cache, timing
 from vanishing.reader import Run
 
 Task = tuple[str, Callable[[Run], Any]]  # (span name, build function)
@@ -33,7 +33,8 @@ def build_parts(run: Run, tasks: Sequence[Task], workers: int | None = None) -> 
         spent = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
         return part, os.getpid(), spent
 
-    results = forked.map_forked(work, len(tasks), workers)
+    with mathtext_cache.shared():  # set before the workers fork: they inherit it
+        results = forked.map_forked(work, len(tasks), workers)
     for _, pid, spent in results:
         if pid != os.getpid():  # built in a worker: its spans are not in this process's totals
             for name, value in spent.items():
