@@ -238,6 +238,25 @@ def names_the_key(message: str, key: str) -> bool:
 
 @contextlib.contextmanager
 def inside(directory: Path):
+    """The fuzz in ``directory`` (where relative paths land), with Hypothesis' draws fixed.
+
+    Hypothesis also draws constants it finds in the project's modules loaded so far, so which
+    tests ran before in the same process changed the examples (and once left a refusal kind
+    unreached): the pool of those constants is kept empty here."""
+    from hypothesis.internal.conjecture import providers
+
+    empty = providers.Constants()
+    with contextlib.ExitStack() as stack:
+        if hasattr(providers, "_get_local_constants"):
+            stack.enter_context(mock.patch.object(providers, "_get_local_constants", return_value=empty))
+            providers.CONSTANTS_CACHE.cache.clear()  # what earlier tests' draws cached
+            stack.callback(providers.CONSTANTS_CACHE.cache.clear)
+        stack.enter_context(_chdir(directory))
+        yield
+
+
+@contextlib.contextmanager
+def _chdir(directory: Path):
     """cwd for relative data paths and factory modules: an empty directory, not the repository."""
     before = os.getcwd()
     os.chdir(directory)
