@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vanishing import datafile
+from vanishing import datafile, grouping
 from vanishing.config import ConfigError
 from vanishing.experiment import FILE, Cell, DataSpec, Experiment
 
@@ -347,9 +347,9 @@ def _setting_keys(kinds: Sequence[str], group: GroupCost, experiment: Experiment
 
 def group_label(group: GroupCost) -> str:
     first, C = group.cells[0], len(group.cells)
-    activations = "/".join(dict.fromkeys(c.activation for c in group.cells))
-    return (f"{activations}, depth {first.depth}, width {first.width}, {C} cell{'s' * (C != 1)}, "
-            f"data {first.data.dataset_id}, {first.train.epochs} epochs, batch {first.train.batch_size}")
+    return (f"{grouping.activations(group.cells)}, depth {first.depth}, width {first.width}, "
+            f"{C} cell{'s' * (C != 1)}, data {first.data.dataset_id}, {first.train.epochs} epochs, "
+            f"batch {first.train.batch_size}")
 
 
 def refusal(est: Estimate, experiment: Experiment) -> str:

@@ -16,7 +16,7 @@ whole groups. A resumed, sharded or clustered run then gives an uninterrupted ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from vanishing.experiment import Cell
 
@@ -45,3 +45,8 @@ def groups(cells: Iterable[Cell]) -> list[tuple[Cell, ...]]:
             found.append(tuple(c for run in runs[start:end] for c in run))
             start = end
     return found
+
+
+def activations(group: Sequence[Cell]) -> str:
+    """A group's activations as messages name them: "relu/sigmoid/tanh"."""
+    return "/".join(dict.fromkeys(c.activation for c in group))

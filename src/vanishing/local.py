@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vanishing import run_description, runner, workers, zoo
+from vanishing import grouping, run_description, runner, workers, zoo
 from vanishing.experiment import Cell, DataSpec
 from vanishing.progress import Progress
 from vanishing.runner import Data
@@ -42,9 +42,8 @@ def describe_group(task: Task) -> str:
     group = task[0]
     c = group[0]
     names = ", ".join(x.cell_id for x in group[:3]) + (", ..." if len(group) > 3 else "")
-    activations = "/".join(dict.fromkeys(x.activation for x in group))
-    return (f"the group {activations}, depth {c.depth}, {c.train.optimizer.label} on {c.data.dataset_id} "
-            f"({len(group)} cells: {names})")
+    return (f"the group {grouping.activations(group)}, depth {c.depth}, {c.train.optimizer.label} "
+            f"on {c.data.dataset_id} ({len(group)} cells: {names})")
 
 
 def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, Data], results_dir: Path,
@@ -79,11 +78,12 @@ def train_groups(groups: tuple[tuple[Cell, ...], ...], datasets: dict[DataSpec, 
         if on_group is not None:
             on_group(finished, len(groups))
 
-    tasks = sorted(((group, datasets[group[0].data], results_dir, done & {c.cell_id for c in group})
-                    for group in groups), key=lambda t: -expected_seconds(t[0], t[1]))
+    costed = sorted(((expected_seconds(group, datasets[group[0].data]), group) for group in groups),
+                    key=lambda pair: -pair[0])
+    tasks = [(group, datasets[group[0].data], results_dir, done & {c.cell_id for c in group})
+             for _, group in costed]
     workers.run(_worker_train, tasks, jobs, on_tick=bar.tick, on_result=on_result,
-                describe=describe_group, init=start_worker,
-                costs=[expected_seconds(group, data) for group, data, _, _ in tasks])
+                describe=describe_group, init=start_worker, costs=[cost for cost, _ in costed])
     return lines, "GPU" if "GPU" in devices else "CPU"
 
 

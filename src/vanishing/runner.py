@@ -49,11 +49,6 @@ class Plan:
     unreadable: tuple[str, ...] = ()  # cells whose file is there but cannot be reused: trained again
 
     @property
-    def retrained(self) -> int:
-        """Cells on disk that train again beside their group's missing ones (and are not written)."""
-        return sum(c.cell_id in self.done for g in self.groups for c in g)
-
-    @property
     def model_epochs(self) -> float:
         """Work still to do, in epochs of a depth-4 model (depth d counts (d+1)/5)."""
         return sum(c.train.epochs * (c.depth + 1) / 5 for g in self.groups for c in g)
