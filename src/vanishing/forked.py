@@ -1,10 +1,12 @@
 """Forked processes for the renderer's CPU-bound steps: a map over workers (drawing the
-sections) and one piece of work beside this process (``beside``: the metrics gzipped).
+sections) and one piece of work beside this process (``beside``: the metrics gzipped, half of
+the cells read).
 
 matplotlib holds the GIL, so threads would not help. The function is not pickled: the workers
 are forked after it is set, so they inherit it (and the loaded run it closes over); only each
-index goes out and each result comes back, in order. (Reading the cells this way was slower:
-sending the loaded arrays back costs more than reading them.)
+index goes out and each result comes back, in order. (Reading all the cells in workers was
+slower: sending the loaded arrays back costs more than reading them. Half of them read beside
+this process while it reads the other half is faster: reader.load_run.)
 
 ``VANISHING_RENDER_JOBS=N`` sets the number of workers (1: everything in this process, one item
 after another); by default one per CPU this process may run on.
