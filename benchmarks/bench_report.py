@@ -97,8 +97,8 @@ def breakdown(spans: dict[str, float]) -> dict[str, float]:
     sections = {k.removeprefix("render: section "): v for k, v in spans.items()
                 if k.startswith("render: section ")}
     figures = get("figures: savefig svg") + get("figures: savefig png")
-    wall = {"loading (cells; metrics.csv read and checked)": get("read metrics.csv") + get("load cells")
-            + get("check metrics.csv, datasets"),
+    wall = {"loading (cells; metrics.csv read, datasets checked)": get("read metrics.csv") + get("load cells")
+            + get("check datasets"),
             "gzip, beyond the page (waiting for it)": get("wait for gzip"),
             "building the page (sections and the panel's JSON)": get("build page"),
             "templates (the one render call)": get("template"),
@@ -108,6 +108,7 @@ def breakdown(spans: dict[str, float]) -> dict[str, float]:
               "  figures: savefig (layout, drawing, SVG/PNG)": figures,
               "  figures: encoding (base64, inline SVG)": get("figures: encode"),
               "  the panel's JSON": get("explore json"),
+              "  metrics.csv checked (a process beside)": get("check metrics.csv (beside the load)"),
               "  gzip of metrics.csv (a process beside)": get("gzip metrics.csv (beside the load)")}
     slowest = sorted(sections.items(), key=lambda kv: -kv[1])[:4]
     per_section = {f"  section {name}": seconds for name, seconds in slowest}

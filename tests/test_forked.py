@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from vanishing import forked
 
@@ -29,12 +33,17 @@ assert signal.getsignal(signal.SIGTERM) is raise_  # the command's own handler i
 """
 
 
-def _run(script: str) -> None:
-    """The script in a fresh Python, this checkout's vanishing first on its path."""
+def _env() -> dict[str, str]:
+    """This environment, this checkout's vanishing first on the path, the default number of jobs."""
     paths = (str(Path(forked.__file__).parents[1]), os.environ.get("PYTHONPATH", ""))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     env.pop(forked.ENV, None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    return env
+
+
+def _run(script: str) -> None:
+    """The script in a fresh Python."""
+    done = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -76,3 +85,40 @@ with forked.beside(os.getpid) as later:
 
 def test_work_beside_comes_back_from_a_child_or_a_thread():
     _run(BESIDE)
+
+
+# Each child says its pid on stdout, then waits; the test then kills this process with -9.
+ORPHANS = {
+    "beside": """
+import time
+from vanishing import forked
+with forked.beside(lambda: print(__import__("os").getpid(), flush=True) or time.sleep(120)) as later:
+    later.result()
+""",
+    "map": """
+import os, time
+from vanishing import forked
+forked.map_forked(lambda i: print(os.getpid(), flush=True) or time.sleep(120), 2, 2)
+""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ORPHANS))
+def test_children_die_with_a_render_killed_with_minus_9(kind):
+    with subprocess.Popen([sys.executable, "-c", ORPHANS[kind]], env=_env(), stdout=subprocess.PIPE,
+                          text=True) as render:
+        children = [int(render.stdout.readline()) for _ in range(1 if kind == "beside" else 2)]
+        render.send_signal(signal.SIGKILL)
+        render.wait()
+    deadline = time.monotonic() + 60  # how long the kernel may take, not a speed to meet
+    while any(_running(pid) for pid in children):
+        assert time.monotonic() < deadline, f"{children} outlived the render"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -172,3 +173,48 @@ def test_primary_summary_never_averages_other_studies_in(run, smoke_results):
     mixed = next(s for s in aggregate.summarize(run.cells)
                  if (s.activation, s.initializer, s.depth) == ("tanh", "glorot_uniform", 4))
     assert len(mixed.seeds) == 3
+
+
+def test_a_run_read_in_two_halves_is_the_run_read_in_one(smoke_results, monkeypatch):
+    monkeypatch.setattr(reader, "SPLIT_FROM", 10**9)
+    whole = reader.load_run(smoke_results)
+    monkeypatch.setattr(reader, "SPLIT_FROM", 0)
+    halves = reader.load_run(smoke_results)
+    entries = list(enumerate(whole.manifest["cells"]))
+    assert 0 < reader._halfway(smoke_results, entries) < len(entries)
+    assert halves.missing == whole.missing and len(halves.recorded) == len(whole.recorded)
+    assert [c.cell_id for c in halves.cells] == [c.cell_id for c in whole.cells]
+    for got, want in zip(halves.cells, whole.cells):
+        for name, value in dataclasses.asdict(want).items():
+            _assert_same(getattr(got, name), value)
+
+
+def _assert_same(got, want) -> None:
+    """Equal, arrays element for element (NaN where NaN), tuples item by item."""
+    if isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    elif isinstance(want, tuple):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _assert_same(g, w)
+    else:
+        assert got == want or (got != got and want != want)  # NaN
+
+
+@pytest.mark.parametrize("damaged", [["last"], ["first", "last"]])
+def test_a_damaged_cell_read_in_either_half_is_named_the_first_in_order(smoke_results, tmp_path, monkeypatch,
+                                                                       damaged):
+    import shutil
+
+    from vanishing.results import ResultsError, cell_path
+
+    monkeypatch.setattr(reader, "SPLIT_FROM", 0)
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    ids = [e["cell_id"] for e in json.loads((results / "manifest.json").read_text())["cells"]]
+    paths = {"first": cell_path(results, ids[0]), "last": cell_path(results, ids[-1])}
+    for which in damaged:
+        paths[which].write_bytes(paths[which].read_bytes()[:100])
+    with pytest.raises(ResultsError, match=re.escape(str(paths[damaged[0]]))):
+        reader.load_run(results)

@@ -1,10 +1,12 @@
 """Forked processes for the renderer's CPU-bound steps: a map over workers (drawing the
-sections) and one piece of work beside this process (``beside``: the metrics gzipped).
+sections) and one piece of work beside this process (``beside``: the metrics gzipped, half of
+the cells read).
 
 matplotlib holds the GIL, so threads would not help. The function is not pickled: the workers
 are forked after it is set, so they inherit it (and the loaded run it closes over); only each
-index goes out and each result comes back, in order. (Reading the cells this way was slower:
-sending the loaded arrays back costs more than reading them.)
+index goes out and each result comes back, in order. (Reading all the cells in workers was
+slower: sending the loaded arrays back costs more than reading them. Half of them read beside
+this process while it reads the other half is faster: reader.load_run.)
 
 ``VANISHING_RENDER_JOBS=N`` sets the number of workers (1: everything in this process, one item
 after another); by default one per CPU this process may run on.
@@ -23,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
 
 from vanishing import timing
+from vanishing.workers import die_with_parent
 
 T = TypeVar("T")
 
@@ -63,18 +66,21 @@ def map_forked(work: Callable[[int], Any], n: int, workers: int | None = None) -
     global _work
     _work = work
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals,
+                                                      initargs=(os.getpid(),)) as pool:
             return pool.map(_call, range(n), chunksize=1)
     finally:
         _work = None
 
 
-def _worker_signals() -> None:
-    """A worker dies of SIGTERM, as Pool.terminate (the end of every map) expects. A fork inherits
-    the command's SIGTERM and SIGHUP handlers (cli.py), which raise an exception instead; once in
-    about 20 renders a worker outlived that SIGTERM, waiting for a task, and the render waited for
-    it for good (most likely the exception was raised inside a finalizer the garbage collector
-    ran, where Python prints and drops it). Ctrl-C is the command's to handle: it ends the workers."""
+def _worker_signals(parent: int) -> None:
+    """A worker dies with the render (killed with -9 too: the kernel ends it), and of SIGTERM, as
+    Pool.terminate (the end of every map) expects. A fork inherits the command's SIGTERM and
+    SIGHUP handlers (cli.py), which raise an exception instead; once in about 20 renders a
+    worker outlived that SIGTERM, waiting for a task, and the render waited for it for good
+    (most likely the exception was raised inside a finalizer the garbage collector ran, where
+    Python prints and drops it). Ctrl-C is the command's to handle: it ends the workers."""
+    die_with_parent(parent)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -90,7 +96,8 @@ class Later(Generic[T]):
         self._thread: threading.Thread | None = None
         if jobs() > 1 and can_fork():  # the child's timing spans come back with its result
             self._answer, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
-            self._child = multiprocessing.get_context("fork").Process(target=_answer, args=(work, sending))
+            self._child = multiprocessing.get_context("fork").Process(
+                target=_answer, args=(work, sending, self._answer, os.getpid()))
             self._child.start()
             sending.close()  # the child's end: a child that dies without answering reads as EOF
         else:  # a thread: zlib and file reads let go of the GIL
@@ -153,8 +160,9 @@ def _outcome(work: Callable[[], T]) -> tuple[bool, Any, dict[str, float]]:
     return ok, value, {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
 
 
-def _answer(work: Callable[[], Any], sending: Connection) -> None:
-    _worker_signals()
+def _answer(work: Callable[[], Any], sending: Connection, answer: Connection, parent: int) -> None:
+    _worker_signals(parent)
+    answer.close()  # the parent's end: open here too, it would keep a send to a dead parent waiting
     sending.send(_outcome(work))
     sending.close()
 

@@ -36,7 +36,7 @@ from vanishing import fmt, forked, integrity, lock, page_parts, recorder_io, tim
 from vanishing.explore import explore_json
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
-from vanishing.results import ResultsError, atomic_path, remove_stale_temp
+from vanishing.results import ResultsError, atomic_path, read_manifest, remove_stale_temp
 from vanishing.sections import SECTIONS, Section
 from vanishing.sections.reproduce import rerun_command
 
@@ -239,26 +239,26 @@ def render_report(results_dir: Path, out_dir: Path, templates: Path | None = Non
     with contextlib.ExitStack() as beside:
         with recorder_io.reading(results_dir):
             data = _read_metrics(results_dir)
-            # The metrics are gzipped beside this process (a forked one, else a thread) while it
-            # reads the cells and builds the page.
-            packed = (beside.enter_context(forked.beside(functools.partial(_compress, data, out_dir)))
-                      if data is not None else None)
+            # metrics.csv is checked against the manifest and gzipped beside this process (a forked
+            # one, else a thread) while it reads the cells and builds the page.
+            metrics = (beside.enter_context(forked.beside(functools.partial(
+                _checked_and_compressed, data, _manifest_or_none(results_dir), results_dir, out_dir)))
+                if data is not None else None)
             with timing.span("render: load cells"):
                 run = _load(results_dir)
-            with timing.span("render: check metrics.csv, datasets"):
-                if data is None:
-                    raise ResultsError(f"{results_dir / 'metrics.csv'}: missing")
-                integrity.check_metrics(results_dir / "metrics.csv", data, run.manifest)
+            if metrics is None:
+                raise ResultsError(f"{results_dir / 'metrics.csv'}: missing")
+            with timing.span("render: check datasets"):
                 integrity.check_datasets(results_dir, run.manifest)
         if out_dir.exists() and not out_dir.is_dir():
             raise ResultsError(f"--out: {out_dir} exists and is not a directory")
-        href = linked_name(data)
         with np.errstate(all="ignore"), timing.span("render: build page"):
-            page = dataclasses.replace(build_page(run), metrics_href=href)
-        with timing.span("render: template"):
-            text = render_html(page, env)
+            page = build_page(run)
         with timing.span("render: wait for gzip"):
-            compressed = packed.result() if packed is not None else b""
+            digest, compressed = metrics.result()
+        href = _linked(digest)
+        with timing.span("render: template"):
+            text = render_html(dataclasses.replace(page, metrics_href=href), env)
     with timing.span("render: write"):
         out_dir.mkdir(parents=True, exist_ok=True)
         with _exclusive(out_dir):
@@ -278,24 +278,44 @@ def _read_metrics(results_dir: Path) -> bytes | None:
             return None
 
 
+def _manifest_or_none(results_dir: Path) -> dict[str, Any] | None:
+    """The manifest, read before the cells for the check beside; None when it cannot be read
+    (the load then says what is wrong)."""
+    try:
+        return read_manifest(results_dir)
+    except ResultsError:
+        return None
+
+
 def linked_name(data: bytes) -> str:
     """The name of the compressed copy a page links to: the CSV's own sha256 (what `sha256sum`
     of the decompressed file says), not the gzip's, whose bytes may differ between zlib versions."""
-    return f"metrics-{hashlib.sha256(data).hexdigest()[:12]}.csv.gz"
+    return _linked(hashlib.sha256(data).hexdigest())
 
 
-def _compress(data: bytes, out_dir: Path) -> bytes:
-    """compress_metrics(data); or, when an earlier render of the same table left its copy in
-    out_dir, that copy (checked: it decompresses to these very bytes), saving gzip's seconds."""
+def _linked(sha256: str) -> str:
+    return f"metrics-{sha256[:12]}.csv.gz"
+
+
+def _checked_and_compressed(data: bytes, manifest: dict[str, Any] | None, results_dir: Path,
+                            out_dir: Path) -> tuple[str, bytes]:
+    """(sha256, gzip) of metrics.csv, once it is checked to be the table the manifest vouches for
+    (integrity.check_metrics: ResultsError otherwise). The gzip is compress_metrics(data) or,
+    when an earlier render of the same table left its copy in out_dir, that copy (checked: it
+    decompresses to these very bytes), saving gzip's seconds."""
+    with timing.span("render: check metrics.csv (beside the load)"):
+        digest = hashlib.sha256(data).hexdigest()
+        if manifest is not None:
+            integrity.check_metrics(results_dir / "metrics.csv", data, manifest, sha256=digest)
     with timing.span("render: gzip metrics.csv (beside the load)"):
         try:
-            earlier = (out_dir / linked_name(data)).read_bytes()
+            earlier = (out_dir / _linked(digest)).read_bytes()
             unpack = zlib.decompressobj(wbits=31)  # one gzip member; no more than the table's size + 1
             if unpack.decompress(earlier, len(data) + 1) == data and unpack.eof and not unpack.unused_data:
-                return earlier
+                return digest, earlier
         except (OSError, zlib.error):  # none there, or not a gzip at all
             pass
-        return compress_metrics(data)
+        return digest, compress_metrics(data)
 
 
 def compress_metrics(data: bytes) -> bytes:

@@ -158,14 +158,15 @@ def settings_disagree(stored: Mapping[str, Any], entry: Mapping[str, Any]) -> st
 
 # --- metrics.csv and data/*.npz, at render ------------------------------------------------
 
-def check_metrics(path: Path, data: bytes, manifest: Mapping[str, Any]) -> None:
+def check_metrics(path: Path, data: bytes, manifest: Mapping[str, Any], sha256: str | None = None) -> None:
     """ResultsError when metrics.csv is not the one its writer wrote: against the sha256 the
-    manifest keeps of it, or (older results, without one) when it is not a table of its columns."""
+    manifest keeps of it, or (older results, without one) when it is not a table of its columns.
+    ``sha256``: the data's, when the caller has it already."""
     recorded = manifest.get("metrics_sha256")
     if isinstance(recorded, str):
         # metrics_sha256_next: the file a recorder was replacing metrics.csv with when it stopped.
         allowed = {recorded, manifest.get("metrics_sha256_next")}
-        if hashlib.sha256(data).hexdigest() not in allowed:
+        if (sha256 or hashlib.sha256(data).hexdigest()) not in allowed:
             raise ResultsError(f"{path}: does not match the sha256 manifest.json records of it; it was "
                                "edited or replaced since it was written (run `vanishing train` again)")
         return
