@@ -15,7 +15,6 @@ import dataclasses
 import fcntl
 import functools
 import gc
-import gzip
 import hashlib
 import importlib.resources
 import mimetypes
@@ -32,7 +31,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from vanishing import fmt, forked, integrity, lock, page_parts, recorder_io, timing
+from vanishing import deflate, fmt, forked, integrity, lock, page_parts, recorder_io, timing
 from vanishing.explore import explore_json
 from vanishing.reader import FACTORY, MATRIX, Run, load_run
 from vanishing.recorded import KERAS
@@ -51,9 +50,6 @@ EXPLORE_SCRIPT = "explore.js"
 # The copy of metrics.csv a page links to, named by its content (render_report); a plain .csv is
 # what renders before the compressed copies wrote.
 _LINKED_METRICS = re.compile(r"metrics-[0-9a-f]{12}\.csv(\.gz)?")
-# gzip level of the published metrics: on the default preset's 88 MB table 9 is 1.6 % smaller than
-# 6 and takes 2.6x as long (README, "What is published"); the bytes are the same on every render.
-GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -289,7 +285,8 @@ def _manifest_or_none(results_dir: Path) -> dict[str, Any] | None:
 
 def linked_name(data: bytes) -> str:
     """The name of the compressed copy a page links to: the CSV's own sha256 (what `sha256sum`
-    of the decompressed file says), not the gzip's, whose bytes may differ between zlib versions."""
+    of the decompressed file says), not the gzip's, whose bytes may differ between libraries and
+    their versions (deflate.py)."""
     return _linked(hashlib.sha256(data).hexdigest())
 
 
@@ -321,8 +318,8 @@ def _checked_and_compressed(data: bytes, manifest: dict[str, Any] | None, result
 def compress_metrics(data: bytes) -> bytes:
     """metrics.csv as published: gzip of the very bytes (every number as written, %.9g), with no
     time or file name in its header, so the same table always gives the same file.
-    ``pandas.read_csv("metrics.csv.gz")`` reads it as it is."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    ``pandas.read_csv("metrics.csv.gz")`` reads it as it is. ISA-L's gzip (deflate.py)."""
+    return deflate.gzip(data)
 
 
 def _load(results_dir: Path) -> Run:
