@@ -294,3 +294,17 @@ def test_width_five_network_gives_finite_predictions() -> None:
                 assert np.all(np.isfinite(values)) and np.all(values > 0), (activation, depth, name)
                 assert values[-1] == 1.0
                 assert np.isfinite(theory.predicted_attenuation(values))
+
+
+def test_expectations_at_several_variances_are_each_one_taken_alone():
+    qs = [0.0, 0.3, 1.0, 7.5, float("nan")]
+    together = theory.gaussian_expectations(lambda z: np.tanh(z) ** 2, qs)
+    alone = [theory.gaussian_expectation(lambda z: np.tanh(z) ** 2, q) for q in qs]
+    np.testing.assert_array_equal(together, alone)  # the same sum, bit for bit (NaN where NaN)
+    assert theory.gaussian_expectations(ones, []) == []
+    with pytest.raises(ValueError, match="variances must be >= 0"):
+        theory.gaussian_expectations(ones, [1.0, -0.1])
+    weight_vars, fans = [0.5, 0.2, 0.1, 0.04], [5, 5, 8, 64]
+    slopes = [theory.gaussian_expectation(lambda z: sigmoid_prime(z) ** 2, q) for q in qs[:4]]
+    assert theory.chis(sigmoid_prime, qs[:4], weight_vars, fans) == [
+        w * n * e for w, n, e in zip(weight_vars, fans, slopes)]

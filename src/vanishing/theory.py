@@ -86,6 +86,18 @@ def gaussian_expectation(g: Activation, q: float) -> float:
     return float(np.dot(_WEIGHTS, values))
 
 
+def gaussian_expectations(g: Activation, qs: Sequence[float]) -> list[float]:
+    """gaussian_expectation(g, q) of each q, from ONE call of g on all their nodes (g element-wise):
+    f' by TensorFlow's autodiff, eager, costs about the same for 1 row of nodes as for 32."""
+    qs = np.asarray(qs, np.float64)
+    if not len(qs):
+        return []
+    if np.any(qs < 0):
+        raise ValueError(f"gaussian_expectations: variances must be >= 0, got {qs.tolist()!r}")
+    values = np.asarray(g(np.sqrt(qs)[:, None] * _NODES), dtype=np.float64).reshape(len(qs), -1)
+    return [float(np.dot(_WEIGHTS, row)) for row in values]
+
+
 def chi(fprime: Activation, q: float, weight_var: float, n: int) -> float:
     """Backward growth of the error's second moment through one layer: weight_var n E[f'(z)^2].
 
@@ -93,7 +105,14 @@ def chi(fprime: Activation, q: float, weight_var: float, n: int) -> float:
     and n the mean square and fan_out of the kernel it came back through (the
     number of terms in the backward sum). chi < 1 vanishes, chi > 1 explodes.
     """
-    return weight_var * n * gaussian_expectation(lambda z: np.asarray(fprime(z), np.float64) ** 2, q)
+    return chis(fprime, [q], [weight_var], [n])[0]
+
+
+def chis(fprime: Activation, qs: Sequence[float], weight_vars: Sequence[float],
+         ns: Sequence[int]) -> list[float]:
+    """chi of several layers, from one call of fprime (gaussian_expectations)."""
+    slope_ms = gaussian_expectations(lambda z: np.asarray(fprime(z), np.float64) ** 2, qs)
+    return [weight_var * n * m for weight_var, n, m in zip(weight_vars, ns, slope_ms, strict=True)]
 
 
 def linear_regime_slope_sq(fprime: Activation) -> float:
@@ -169,9 +188,10 @@ def predict_grad_rms(f: Activation, fprime: Activation, kernels: Sequence[np.nda
     for i in range(L - 1):
         h_ms.append(gaussian_expectation(f_sq, q[i]))
         q.append(weight_var[i + 1] * fan_in[i + 1] * h_ms[-1])
+    growth = chis(fprime, q[:L - 1], weight_var[1:], fan_out[1:])
     delta_ms = [1.0]
     for i in range(L - 2, -1, -1):  # hidden layer i + 1 receives from layer i + 2
-        delta_ms.insert(0, delta_ms[0] * chi(fprime, q[i], weight_var[i + 1], fan_out[i + 1]))
+        delta_ms.insert(0, delta_ms[0] * growth[i])
     meanfield = _normalised_rms(h_ms, delta_ms)
 
     return {"glorot": glorot, "meanfield": meanfield}
