@@ -47,8 +47,16 @@ def start(args: list[str], workdir: Path, name: str, pause: str = "") -> Run:
     env = environment(VANISHING_TEST_EVENTS=str(events), VANISHING_TEST_PAUSE=pause)
     with open(stderr, "wb") as err:
         process = subprocess.Popen([sys.executable, "-m", "vanishing.cli", *args], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                                   stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                   preexec_fn=sigint_as_a_terminal_sends_it)
     return Run(process, events, stderr)
+
+
+def sigint_as_a_terminal_sends_it() -> None:
+    """SIGINT's default action in the run. A shell starts a background job (`nox -s slow &`) with
+    SIGINT ignored, Python then keeps it ignored, and the Ctrl-C tests would wait for a run that
+    never hears it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until_paused(run: Run, point: str) -> list[str]:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from killing import WAIT, environment, survivors
+from killing import WAIT, environment, sigint_as_a_terminal_sends_it, survivors
 from worker_tasks import task
 
 from vanishing import workers
@@ -62,7 +62,8 @@ def _sleeping_workers(tmp_path: Path, n: int = 2) -> tuple[subprocess.Popen, lis
     """A parent process with ``n`` workers, each in a task that never ends; their pids."""
     script = Path(__file__).with_name("worker_tasks.py")
     parent = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(n)], env=environment(),
-                              stderr=subprocess.PIPE, start_new_session=True)
+                              stderr=subprocess.PIPE, start_new_session=True,
+                              preexec_fn=sigint_as_a_terminal_sends_it)
     deadline = time.monotonic() + WAIT
     while len(list(tmp_path.glob("*.pid"))) < n:
         assert parent.poll() is None, parent.stderr.read().decode()
