@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; this keeps a pla
 # published table (the smallest); numpy's savez_compressed and gzip's default where zlib does it.
 CELL_LEVEL = 1 if _isal is not None else 6
 TABLE_LEVEL = 3 if _isal is not None else 6
+LIBRARY = "isal" if _isal is not None else "zlib"
 
 
 def deflate(data: bytes) -> bytes:

@@ -39,8 +39,8 @@ _END = struct.Struct("<4s4H2LH")
 _STORED, _DEFLATED = 0, 8
 _ENCRYPTED, _UTF8 = 0x1, 0x800
 _ZIP64 = 0xFFFFFFFF
-# What zipfile writes for a member np.savez names: 1980-01-01 00:00 (DOS date and time),
-# version 2.0 made on Unix, read-write for the owner.
+# As zipfile writes the members np.savez adds: dated 1980-01-01 00:00 (DOS date and time),
+# version 2.0, made on Unix, read-write for the owner.
 _DOS_TIME, _DOS_DATE = 0, (1 << 5) | 1
 _MADE_BY, _NEEDED = (3 << 8) | 20, 20
 _MEMBER_MODE = 0o600 << 16
