@@ -10,49 +10,44 @@ the bytes then differ, the arrays and the table never do.
 
 from __future__ import annotations
 
-import gzip as _gzip
+import gzip as stdlib_gzip
 import zlib
+from types import ModuleType
 
+_zlib: ModuleType
+_gzip: ModuleType
 try:
-    from isal import igzip as _igzip
-    from isal import isal_zlib as _isal
+    from isal import igzip as _gzip
+    from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover - isal is a dependency; this keeps a platform without it working
-    _isal = _igzip = None
+    _zlib, _gzip = zlib, stdlib_gzip
 
+LIBRARY = "isal" if _zlib is not zlib else "zlib"
 # Levels: ISA-L's 1 of 0-3 for cells (2 and 3 are slower for no smaller file), its 3 for the
 # published table (the smallest); numpy's savez_compressed and gzip's default where zlib does it.
-CELL_LEVEL = 1 if _isal is not None else 6
-TABLE_LEVEL = 3 if _isal is not None else 6
-LIBRARY = "isal" if _isal is not None else "zlib"
+CELL_LEVEL = 1 if LIBRARY == "isal" else 6
+TABLE_LEVEL = 3 if LIBRARY == "isal" else 6
 
 
 def deflate(data: bytes) -> bytes:
     """A raw deflate stream of ``data`` (a zip member's), at CELL_LEVEL."""
-    if _isal is not None:
-        packer = _isal.compressobj(CELL_LEVEL, _isal.DEFLATED, -15)
-    else:
-        packer = zlib.compressobj(CELL_LEVEL, zlib.DEFLATED, -15)
-    return packer.compress(data) + packer.flush()
+    return _zlib.compress(data, CELL_LEVEL, -15)
 
 
 def inflate(data: bytes | memoryview, size: int) -> bytes:
     """The bytes a raw deflate stream holds; ``size``: how many are expected (a buffer hint).
     zlib.error for a damaged stream, whichever library read it."""
-    if _isal is None:
-        return zlib.decompress(data, -15, size or 1)
     try:
-        return _isal.decompress(data, -15, size or 1)
-    except _isal.error as e:
+        return _zlib.decompress(data, -15, size or 1)
+    except _zlib.error as e:
         raise zlib.error(str(e)) from None
 
 
 def crc32(data: bytes) -> int:
-    return _isal.crc32(data) if _isal is not None else zlib.crc32(data)
+    return _zlib.crc32(data)
 
 
 def gzip(data: bytes) -> bytes:
     """One gzip member of ``data`` at TABLE_LEVEL, with no time or file name in its header, so
     the same bytes always give the same file (with the same library)."""
-    if _igzip is not None:
-        return _igzip.compress(data, compresslevel=TABLE_LEVEL, mtime=0)
     return _gzip.compress(data, compresslevel=TABLE_LEVEL, mtime=0)
