@@ -7,8 +7,8 @@ and N machines that never talk to each other split the same config the same way.
 Cells are split by group (grouping.py: the cells that train as one stacked model), so each
 group still compiles once, on one machine, and its cells get the bits an unsplit run gives
 them. Groups go to shards by greedy longest-processing-time: the costliest group first, each
-to the shard with the least work so far. That leaves the costliest shard within one group's
-cost of the ideal (total / N).
+to the shard with the least work so far (balance.py). That leaves the costliest shard within one
+group's cost of the ideal (total / N).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vanishing import grouping
+from vanishing import balance, grouping
 from vanishing.config import ConfigError
 from vanishing.experiment import Cell
 
@@ -63,14 +63,10 @@ def _order(group: Sequence[Cell]) -> tuple:
 
 
 def assign(all_groups: Iterable[Sequence[Cell]], count: int) -> list[list[tuple[Cell, ...]]]:
-    """The groups of each of ``count`` shards (list index = K - 1), by greedy LPT."""
-    shards: list[list[tuple[Cell, ...]]] = [[] for _ in range(count)]
-    load = [0.0] * count
-    for group in sorted((tuple(g) for g in all_groups), key=_order):
-        k = min(range(count), key=lambda i: (load[i], i))  # least loaded; the lower K on a tie
-        shards[k].append(group)
-        load[k] += cost(group)
-    return shards
+    """The groups of each of ``count`` shards (list index = K - 1), by greedy LPT (the lower K on
+    a tie)."""
+    ordered = sorted((tuple(g) for g in all_groups), key=_order)
+    return [[ordered[i] for i in shard] for shard in balance.least_loaded([cost(g) for g in ordered], count)]
 
 
 def select(cells: Sequence[Cell], shard: Shard) -> list[Cell]:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from multiprocessing import connection
 from typing import Any
 
+from vanishing import balance
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STOP_SECONDS = 10.0  # a terminated worker is killed if it has not ended by then
 
@@ -159,13 +161,10 @@ class _Queues:
     others."""
 
     def __init__(self, workers: list[_Worker], n_tasks: int, costs: Sequence[float] | None = None) -> None:
-        queues: list[deque[int]] = [deque() for _ in workers]
-        load = [0.0] * len(workers)
-        for task in range(n_tasks):
-            k = min(range(len(workers)), key=lambda i: (load[i], i)) if costs else task % len(workers)
-            queues[k].append(task)
-            load[k] += costs[task] if costs else 0.0
-        self.of = {id(w): q for w, q in zip(workers, queues)}
+        n = len(workers)
+        queues = (balance.least_loaded(costs, n) if costs
+                  else [list(range(k, n_tasks, n)) for k in range(n)])
+        self.of = {id(w): deque(q) for w, q in zip(workers, queues)}
         self.stranded: list[int] = []  # tasks no live worker is left to take
 
     def __len__(self) -> int:
